@@ -1,17 +1,717 @@
-"""Validate an inventory against pdic's schema (placeholder until the rules land)."""
+"""Validate an inventory against pdic's schema: one line per problem, never an exception.
+
+Each problem is ``<file relative to the inventory>: <key.path>: <what is wrong>``, where
+``key.path`` walks the YAML document of that file (``all.children.db.hosts.db-2.ansible_host``,
+``mail_mailboxes[12].address``); ``(file)`` stands for the whole file and ``line N, column M``
+for a YAML syntax error. Lines are sorted by file, then by their place in it.
+
+Rules, in the order of this module:
+
+Structure
+  - hosts.yml, the group_vars/ and host_vars/ files can be read (YAML syntax, top-level
+    mapping); otherwise that is the only problem reported.
+  - A group holds only ``hosts``, ``vars`` and ``children``, each a mapping; a host's inline
+    variables are a mapping.
+  - Every group_vars/<name> names a group of hosts.yml, every host_vars/<name> a host.
+
+Groups
+  - The service groups portal, eoffice, hcc, mail, db, backup, pki and monitoring all exist
+    and each has at least one host.
+  - No other group exists unless listed in ``pdic_extra_groups`` (a list of group names).
+  - Every host is in at least one group.
+
+Hosts
+  - A host's name is an RFC 1123 label (letters, digits, inner hyphens; at most 63).
+  - ``ansible_host`` is set, is an IPv4 or IPv6 address, lies inside ``pdic_network`` and is
+    neither its network nor its broadcast address.
+  - No two hosts share an address; a host listed in several places never has different
+    ``ansible_host`` values there.
+  - ``postgresql_role``, where set, is ``primary`` or ``replica``; at most one host is primary.
+
+All-level variables (hosts.yml ``all.vars`` or group_vars/all)
+  - Required: ``pdic_env`` (a slug), ``pdic_domain`` (a DNS name), ``pdic_network`` (an
+    IPv4/IPv6 network in CIDR notation, no host bits set), ``pdic_ops_user`` (a unix user
+    name, not root), ``pdic_timezone`` (an IANA time zone such as Asia/Ho_Chi_Minh).
+
+Province data (each list optional; where present it lives at the all level, not in the
+variables of a group or host). Every item is a mapping; an item key not listed below is an
+error naming it (catches typos such as ``hostnmae``); required keys must be present and not
+empty. Names are compared case-insensitively where DNS or mail is concerned.
+
+  ``pdic_agencies``: the province's organisations (e-office participants).
+    id (required): slug, unique; name (required): display name (Vietnamese);
+    tier (required): province | district | commune; parent: id of an existing agency of the
+    same or a higher tier, required for communes, never the agency itself or a loop;
+    domain: the agency's mail domain, a DNS name declared in ``mail_domains``.
+  ``portal_sites``: the component portals.
+    name (required): slug, unique; hostname (required): DNS name, unique;
+    agency (required): id in pdic_agencies; title (required): text.
+  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies.
+  ``mail_mailboxes``:
+    address (required): ``local@domain``, lowercase, unique, its domain in mail_domains;
+    name (required): display name; agency (required): id in pdic_agencies;
+    quota (required): a whole number > 0 and one unit K, M, G or T (binary multiples, as
+    Dovecot reads them: ``500M``, ``2G``); no ``B``/``iB`` suffix, no decimals, no spaces;
+    state: active (default) | disabled.
+  ``mail_aliases``: distribution lists and aliases.
+    address (required): as for mailboxes, unique, not also a mailbox;
+    to (required): non-empty list of addresses; an address in a declared mail domain must be a
+    mailbox or an alias, others are external; aliases must not loop;
+    agency: id in pdic_agencies; description: text.
+  ``postgresql_roles``: name (required): SQL identifier, unique, not ``postgres`` or ``pg_*``;
+    groups: list of inventory groups whose hosts may connect as this role; description: text.
+  ``postgresql_databases``: name (required): SQL identifier, unique, not ``postgres`` or
+    ``template0/1``; owner (required): a role of postgresql_roles; description: text.
+
+Not checked: values of vault-encrypted files, Jinja expressions (taken literally), whether
+hosts are reachable.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pdic.errors import InventoryError
-from pdic.inventory.loader import read_inventory
+from pdic.inventory.loader import NOT_A_POSITION, KeyPath, Layer, Problem, Source, read_inventory
+
+KNOWN_GROUPS = ("portal", "eoffice", "hcc", "mail", "db", "backup", "pki", "monitoring")
+REQUIRED_VARS = ("pdic_env", "pdic_domain", "pdic_network", "pdic_ops_user", "pdic_timezone")
+DATA_KEYS = (
+    "pdic_agencies",
+    "portal_sites",
+    "mail_domains",
+    "mail_mailboxes",
+    "mail_aliases",
+    "postgresql_roles",
+    "postgresql_databases",
+)
+TIERS = ("province", "district", "commune")
+MAILBOX_STATES = ("active", "disabled")
+POSTGRESQL_ROLES = ("primary", "replica")
+RESERVED_DATABASES = ("postgres", "template0", "template1")
+
+LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+GROUP_NAME = re.compile(r"[a-z][a-z0-9_]*")
+SQL_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
+QUOTA = re.compile(r"(?P<number>[0-9]+)(?P<unit>[A-Za-z]+)")
+QUOTA_UNITS = ("K", "M", "G", "T")
+
+Validator = Callable[[Any], str | None]
 
 
 def check_inventory(path: Path | str) -> list[str]:
-    """One line per problem (``file: key.path: what is wrong``); empty if the inventory is valid."""
+    """One line per problem (``file: key.path: what is wrong``); empty if the inventory is valid.
+
+    An inventory that cannot be read at all gives a one-line list; this never raises.
+    """
     try:
         source = read_inventory(path)
     except InventoryError as exc:
         return exc.problems
-    return [str(p) for p in sorted(source.notes, key=lambda p: p.sort_key)]
+    checker = _Checker(source)
+    checker.run()
+    unique = {(p.file, p.where, p.message): p for p in checker.problems}
+    return [str(p) for p in sorted(unique.values(), key=lambda p: p.sort_key)]
+
+
+# -- value validators: None if the value is right, else what is wrong with it ----------------
+
+
+def text(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else f"{value!r} is not a text"
+
+
+def slug(value: Any) -> str | None:
+    if isinstance(value, str) and SLUG.fullmatch(value):
+        return None
+    return f"{value!r} is not a slug (lowercase letters, digits and inner hyphens)"
+
+
+def host_label(value: Any) -> str | None:
+    if isinstance(value, str) and LABEL.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not a valid host name "
+        "(RFC 1123 label: letters, digits and inner hyphens, at most 63)"
+    )
+
+
+def dns_name(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) <= 253:
+        labels = value.split(".")
+        valid = len(labels) >= 2 and all(DNS_LABEL.fullmatch(x) for x in labels)
+        if valid and not labels[-1].isdigit():
+            return None
+    return f"{value!r} is not a valid DNS name (lowercase labels of letters, digits, hyphens)"
+
+
+def mail_address(value: Any) -> str | None:
+    if isinstance(value, str) and value.count("@") == 1:
+        local, domain = value.split("@")
+        if LOCAL_PART.fullmatch(local) and ".." not in local and dns_name(domain) is None:
+            return None
+    return f"{value!r} is not a valid mail address (lowercase local@domain)"
+
+
+def sql_identifier(value: Any) -> str | None:
+    if isinstance(value, str) and SQL_IDENTIFIER.fullmatch(value):
+        return None
+    return f"{value!r} is not an SQL identifier (lowercase letters, digits, _; at most 63)"
+
+
+def unix_user(value: Any) -> str | None:
+    if not isinstance(value, str) or not UNIX_USER.fullmatch(value):
+        return f"{value!r} is not a unix user name (lowercase letters, digits, _ and -)"
+    return "must not be root" if value == "root" else None
+
+
+def environment(value: Any) -> str | None:
+    return slug(value)
+
+
+def network(value: Any) -> str | None:
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{value!r} is not a network in CIDR notation (such as 192.0.2.0/24)"
+    net = ipaddress.ip_network(value, strict=False)
+    if str(net) != value:
+        return f"{value!r} has host bits set (the network is {net})"
+    return None
+
+
+def timezone(value: Any) -> str | None:
+    try:
+        if isinstance(value, str) and value:
+            zoneinfo.ZoneInfo(value)
+            return None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+    return f"{value!r} is not a known time zone (such as Asia/Ho_Chi_Minh)"
+
+
+def quota(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"{value!r} is not a size (a whole number and a unit K, M, G or T, such as 2G)"
+    if isinstance(value, int):
+        return f"{value!r} has no unit (add K, M, G or T, such as {value}G)"
+    match = QUOTA.fullmatch(value)
+    if match is None:
+        return f"{value!r} is not a size (a whole number and a unit K, M, G or T, such as 2G)"
+    if match["unit"] not in QUOTA_UNITS:
+        return f"{value!r} has an unknown unit {match['unit']!r} (use K, M, G or T, such as 2G)"
+    if int(match["number"]) == 0:
+        return f"{value!r} is not more than zero"
+    return None
+
+
+def one_of(*choices: str) -> Validator:
+    def validate(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return f"{value!r} is not one of {', '.join(choices)}"
+
+    return validate
+
+
+VAR_RULES: dict[str, Validator] = {
+    "pdic_env": environment,
+    "pdic_domain": dns_name,
+    "pdic_network": network,
+    "pdic_ops_user": unix_user,
+    "pdic_timezone": timezone,
+}
+
+
+# -- the checker ------------------------------------------------------------------------------
+
+
+Items = list[tuple[int, Mapping[str, Any]]]
+
+
+class _Checker:
+    """Applies every rule of the module docstring to one loaded inventory."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.inventory = source.inventory
+        self.problems: list[Problem] = list(source.notes)
+        self.agencies: dict[str, int] = {}
+        self.mail_domains: dict[str, int] = {}
+        self.mailboxes: dict[str, int] = {}
+        self.aliases: dict[str, int] = {}
+
+    def run(self) -> None:
+        self.check_groups()
+        network = self.check_vars()
+        self.check_hosts(network)
+        self.check_data_level()
+        self.check_agencies()
+        self.check_portal_sites()
+        self.check_mail()
+        self.check_postgresql()
+
+    # reporting
+
+    def add(self, file: str, path: KeyPath, message: str) -> None:
+        self.problems.append(self.source.problem(file, path, message))
+
+    def at(self, layer: Layer, path: KeyPath, message: str) -> None:
+        self.add(layer.file, (*layer.prefix, *path), message)
+
+    def var(self, key: str) -> tuple[Any, Layer] | None:
+        """The all-level value of ``key`` and the layer it comes from."""
+        layer = self.source.origin(self.source.all_layers, key)
+        return None if layer is None else (layer.data[key], layer)
+
+    # groups and hosts
+
+    def check_groups(self) -> None:
+        hosts_file = self.source.hosts_file
+        places = self.source.group_places
+        allowed = set(KNOWN_GROUPS) | self.extra_groups()
+        for group, place in places.items():
+            if group in ("all", "ungrouped") or group in allowed:
+                continue
+            self.add(
+                hosts_file,
+                place,
+                f"unknown group {group!r} (known: {', '.join(sorted(KNOWN_GROUPS))}; "
+                "list others in pdic_extra_groups)",
+            )
+        for group in KNOWN_GROUPS:
+            if group not in places:
+                self.add(hosts_file, ("all", "children", group), "required group is missing")
+            elif not self.inventory.groups.get(group):
+                self.add(hosts_file, places[group], "required group has no host")
+        for name, host in self.inventory.hosts.items():
+            if not host.groups:
+                self.add(hosts_file, self.source.host_places[name][0], "host is in no group")
+
+    def extra_groups(self) -> set[str]:
+        found = self.var("pdic_extra_groups")
+        if found is None:
+            return set()
+        value, layer = found
+        if not isinstance(value, list):
+            self.at(layer, ("pdic_extra_groups",), "must be a list of group names")
+            return set()
+        extra = set()
+        for i, name in enumerate(value):
+            if isinstance(name, str) and GROUP_NAME.fullmatch(name):
+                extra.add(name)
+            else:
+                self.at(
+                    layer,
+                    ("pdic_extra_groups", i),
+                    f"{name!r} is not a group name (lowercase letters, digits and _)",
+                )
+        return extra
+
+    def check_vars(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        """Checks the required all-level variables; returns pdic_network if it is valid."""
+        net = None
+        for key in REQUIRED_VARS:
+            found = self.var(key)
+            if found is None:
+                self.problems.append(Problem("group_vars/all", key, "required variable is missing"))
+                continue
+            value, layer = found
+            problem = VAR_RULES[key](value)
+            if problem:
+                self.at(layer, (key,), problem)
+            elif key == "pdic_network":
+                net = ipaddress.ip_network(value)
+        return net
+
+    def check_hosts(self, net: ipaddress.IPv4Network | ipaddress.IPv6Network | None) -> None:
+        seen: dict[Any, str] = {}
+        primaries: list[str] = []
+        for name, places in self.source.host_places.items():
+            problem = host_label(name)
+            if problem:
+                self.add(self.source.hosts_file, places[0], problem)
+            layers = self.source.host_layers[name]
+            self.check_conflicting_addresses(name, layers)
+            origin = self.source.origin(layers, "ansible_host")
+            if origin is None:
+                self.add(
+                    self.source.hosts_file,
+                    places[0],
+                    "ansible_host is missing (the host's IP address inside pdic_network)",
+                )
+            else:
+                address = self.check_address(origin, origin.data["ansible_host"], net)
+                if address is not None and address in seen:
+                    self.at(
+                        origin,
+                        ("ansible_host",),
+                        f"{str(address)!r} is also the address of {seen[address]}",
+                    )
+                elif address is not None:
+                    seen[address] = name
+            role_origin = self.source.origin(layers, "postgresql_role")
+            if role_origin is not None:
+                role = role_origin.data["postgresql_role"]
+                problem = one_of(*POSTGRESQL_ROLES)(role)
+                if problem:
+                    self.at(role_origin, ("postgresql_role",), problem)
+                elif role == "primary":
+                    primaries.append(name)
+                    if len(primaries) > 1:
+                        self.at(
+                            role_origin,
+                            ("postgresql_role",),
+                            f"a second primary (first: {primaries[0]}); the others are replicas",
+                        )
+
+    def check_conflicting_addresses(self, name: str, layers: list[Layer]) -> None:
+        first: Layer | None = None
+        for layer in layers:
+            if layer.file != self.source.hosts_file or "ansible_host" not in layer.data:
+                continue
+            if layer.prefix[-2:-1] != ("hosts",):
+                continue
+            if first is None:
+                first = layer
+            elif layer.data["ansible_host"] != first.data["ansible_host"]:
+                where = ".".join(str(k) for k in (*first.prefix, "ansible_host"))
+                self.at(
+                    layer,
+                    ("ansible_host",),
+                    f"{layer.data['ansible_host']!r} conflicts with "
+                    f"{first.data['ansible_host']!r} given for {name} at {where}",
+                )
+
+    def check_address(
+        self,
+        origin: Layer,
+        value: Any,
+        net: ipaddress.IPv4Network | ipaddress.IPv6Network | None,
+    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            self.at(origin, ("ansible_host",), f"{value!r} is not an IP address")
+            return None
+        if net is None:
+            return address
+        if address not in net:
+            self.at(origin, ("ansible_host",), f"{value!r} is outside pdic_network {str(net)!r}")
+        elif net.num_addresses > 2 and address in (net.network_address, net.broadcast_address):
+            self.at(
+                origin,
+                ("ansible_host",),
+                f"{value!r} is the network or broadcast address of pdic_network {str(net)!r}",
+            )
+        return address
+
+    # province data
+
+    def check_data_level(self) -> None:
+        everywhere = {id(layer) for layer in self.source.all_layers}
+        layers: list[Layer] = []
+        for group_layers in self.source.group_layers.values():
+            layers.extend(group_layers)
+        for host_layers in self.source.host_layers.values():
+            layers.extend(host_layers)
+        done: set[int] = set()
+        for layer in layers:
+            if id(layer) in everywhere or id(layer) in done:
+                continue
+            done.add(id(layer))
+            for key in DATA_KEYS:
+                if key in layer.data:
+                    self.at(
+                        layer,
+                        (key,),
+                        "province data belongs at the all level (group_vars/all), "
+                        "not in the variables of a group or host",
+                    )
+
+    def items(self, key: str, fields: dict[str, bool]) -> tuple[Items, Layer | None]:
+        """The mapping items of list ``key``, after the checks common to all data lists.
+
+        ``fields`` maps each allowed item key to whether it is required. Items that are not
+        mappings are reported and left out; empty (None) optional values are dropped.
+        """
+        found = self.var(key)
+        if found is None:
+            return [], None
+        value, layer = found
+        if not isinstance(value, list):
+            self.at(layer, (key,), "must be a list of mappings")
+            return [], layer
+        expected = ", ".join(sorted(fields))
+        out: Items = []
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                self.at(layer, (key, i), "must be a mapping")
+                continue
+            for name in item:
+                if name not in fields:
+                    self.at(layer, (key, i, name), f"unknown key {name!r} (expected: {expected})")
+            for name, required in fields.items():
+                if required and name not in item:
+                    self.at(layer, (key, i), f"missing required key {name!r}")
+                elif required and item[name] in (None, ""):
+                    self.at(layer, (key, i, name), "must not be empty")
+            out.append((i, {k: v for k, v in item.items() if k in fields and v is not None}))
+        return out, layer
+
+    def validate(self, layer: Layer, key: str, items: Items, rules: dict[str, Validator]) -> None:
+        for i, item in items:
+            for name, rule in rules.items():
+                if name in item and item[name] != "":
+                    problem = rule(item[name])
+                    if problem:
+                        self.at(layer, (key, i, name), problem)
+
+    def unique(
+        self, layer: Layer, key: str, items: Items, name: str, what: str, fold: bool = False
+    ) -> dict[str, int]:
+        """Index of ``item[name]`` -> item position; later duplicates are reported."""
+        first: dict[str, int] = {}
+        for i, item in items:
+            value = item.get(name)
+            if not isinstance(value, str) or not value:
+                continue
+            value = value.lower() if fold else value
+            if value in first:
+                self.at(
+                    layer,
+                    (key, i, name),
+                    f"duplicate {what} {item[name]!r} (first at {key}[{first[value]}])",
+                )
+            else:
+                first[value] = i
+        return first
+
+    def reference(
+        self, layer: Layer, key: str, items: Items, name: str, known: Mapping[str, int], of: str
+    ) -> None:
+        for i, item in items:
+            value = item.get(name)
+            if isinstance(value, str) and value and value not in known:
+                self.at(layer, (key, i, name), f"unknown {name} {value!r} (not in {of})")
+
+    def check_agencies(self) -> None:
+        key = "pdic_agencies"
+        fields = {"id": True, "name": True, "tier": True, "parent": False, "domain": False}
+        items, layer = self.items(key, fields)
+        if layer is None:
+            return
+        rules = {"id": slug, "name": text, "tier": one_of(*TIERS), "domain": dns_name}
+        self.validate(layer, key, items, rules)
+        self.agencies = self.unique(layer, key, items, "id", "agency")
+        by_id = {item["id"]: item for _, item in items if isinstance(item.get("id"), str)}
+        rank = {tier: n for n, tier in enumerate(TIERS)}
+        for i, item in items:
+            parent = item.get("parent")
+            tier = item.get("tier")
+            if parent is None:
+                if tier == "commune":
+                    self.at(layer, (key, i), "a commune needs a parent (its district)")
+                continue
+            if parent == item.get("id"):
+                self.at(layer, (key, i, "parent"), "an agency cannot be its own parent")
+            elif not isinstance(parent, str) or parent not in by_id:
+                self.at(layer, (key, i, "parent"), f"unknown parent agency {parent!r}")
+            else:
+                parent_tier = by_id[parent].get("tier")
+                if tier in rank and parent_tier in rank and rank[parent_tier] > rank[tier]:
+                    self.at(
+                        layer,
+                        (key, i, "parent"),
+                        f"parent {parent!r} is a {parent_tier}; a {tier} cannot belong to it",
+                    )
+                loop = self.parent_loop(item["id"], by_id)
+                if loop:
+                    self.at(layer, (key, i, "parent"), f"parent chain loops: {' -> '.join(loop)}")
+
+    def parent_loop(self, start: str, by_id: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """The loop of parents back to ``start`` (reported once, at its first id), else []."""
+        chain = [start]
+        current = by_id[start].get("parent")
+        while isinstance(current, str) and current in by_id and current not in chain:
+            chain.append(current)
+            current = by_id[current].get("parent")
+        if current != start or len(chain) < 2:
+            return []
+        if self.agencies.get(start, NOT_A_POSITION) != min(self.agencies.get(a, 0) for a in chain):
+            return []
+        return [*chain, start]
+
+    def check_portal_sites(self) -> None:
+        key = "portal_sites"
+        fields = {"name": True, "hostname": True, "agency": True, "title": True}
+        items, layer = self.items(key, fields)
+        if layer is None:
+            return
+        self.validate(layer, key, items, {"name": slug, "hostname": dns_name, "title": text})
+        self.unique(layer, key, items, "name", "site name")
+        self.unique(layer, key, items, "hostname", "site hostname", fold=True)
+        self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+
+    def check_mail(self) -> None:
+        key = "mail_domains"
+        items, layer = self.items(key, {"name": True, "agency": True})
+        if layer is not None:
+            self.validate(layer, key, items, {"name": dns_name})
+            self.mail_domains = self.unique(layer, key, items, "name", "mail domain", fold=True)
+            self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+        self.check_agency_domains()
+
+        key = "mail_mailboxes"
+        fields = {"address": True, "name": True, "agency": True, "quota": True, "state": False}
+        items, layer = self.items(key, fields)
+        if layer is not None:
+            rules = {
+                "address": mail_address,
+                "name": text,
+                "quota": quota,
+                "state": one_of(*MAILBOX_STATES),
+            }
+            self.validate(layer, key, items, rules)
+            self.mailboxes = self.unique(layer, key, items, "address", "mailbox", fold=True)
+            self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+            self.check_mail_domains(layer, key, items)
+        self.check_aliases()
+
+    def check_agency_domains(self) -> None:
+        found = self.var("pdic_agencies")
+        if found is None or self.var("mail_domains") is None:
+            return
+        value, layer = found
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            domain = item.get("domain") if isinstance(item, Mapping) else None
+            if isinstance(domain, str) and domain and domain.lower() not in self.mail_domains:
+                self.at(
+                    layer,
+                    ("pdic_agencies", i, "domain"),
+                    f"mail domain {domain!r} is not in mail_domains",
+                )
+
+    def check_mail_domains(self, layer: Layer, key: str, items: Items) -> None:
+        for i, item in items:
+            address = item.get("address")
+            if isinstance(address, str) and mail_address(address) is None:
+                domain = address.split("@")[1]
+                if domain not in self.mail_domains:
+                    self.at(
+                        layer,
+                        (key, i, "address"),
+                        f"domain {domain!r} of {address!r} is not in mail_domains",
+                    )
+
+    def check_aliases(self) -> None:
+        key = "mail_aliases"
+        fields = {"address": True, "to": True, "agency": False, "description": False}
+        items, layer = self.items(key, fields)
+        if layer is None:
+            return
+        self.validate(layer, key, items, {"address": mail_address, "description": text})
+        self.check_mail_domains(layer, key, items)
+        self.aliases = self.unique(layer, key, items, "address", "alias", fold=True)
+        self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+        targets: dict[str, list[str]] = {}
+        for i, item in items:
+            address = str(item.get("address", "")).lower()
+            if address in self.mailboxes:
+                self.at(
+                    layer,
+                    (key, i, "address"),
+                    f"{item['address']!r} is also a mailbox "
+                    f"(mail_mailboxes[{self.mailboxes[address]}])",
+                )
+            to = item.get("to")
+            if not isinstance(to, list) or not to:
+                if to not in (None, ""):
+                    self.at(layer, (key, i, "to"), "must be a non-empty list of addresses")
+                continue
+            for j, target in enumerate(to):
+                problem = mail_address(target)
+                if problem:
+                    self.at(layer, (key, i, "to", j), problem)
+                    continue
+                target = target.lower()
+                local_domain = target.split("@")[1] in self.mail_domains
+                if local_domain and target not in self.mailboxes and target not in self.aliases:
+                    self.at(
+                        layer,
+                        (key, i, "to", j),
+                        f"{target!r} is neither a mailbox nor an alias "
+                        "(its domain is in mail_domains)",
+                    )
+                if target in self.aliases:
+                    targets.setdefault(address, []).append(target)
+        for address, position in self.aliases.items():
+            loop = self.alias_loop(address, targets)
+            if loop:
+                self.at(layer, (key, position, "to"), f"alias loop: {' -> '.join(loop)}")
+
+    def alias_loop(self, start: str, targets: Mapping[str, list[str]]) -> list[str]:
+        """A loop from ``start`` back to itself, reported only at its first alias, else []."""
+        paths = [[start]]
+        seen = {start}
+        while paths:
+            path = paths.pop(0)
+            for target in targets.get(path[-1], []):
+                if target == start:
+                    loop = [*path, start]
+                    first = min(self.aliases[a] for a in path)
+                    return loop if self.aliases[start] == first else []
+                if target not in seen:
+                    seen.add(target)
+                    paths.append([*path, target])
+        return []
+
+    def check_postgresql(self) -> None:
+        key = "postgresql_roles"
+        items, layer = self.items(key, {"name": True, "groups": False, "description": False})
+        roles: dict[str, int] = {}
+        if layer is not None:
+            self.validate(layer, key, items, {"name": sql_identifier, "description": text})
+            roles = self.unique(layer, key, items, "name", "role")
+            for i, item in items:
+                name = item.get("name")
+                if isinstance(name, str) and (name == "postgres" or name.startswith("pg_")):
+                    self.at(layer, (key, i, "name"), f"{name!r} is reserved by PostgreSQL")
+                self.check_role_groups(layer, key, i, item.get("groups", []))
+
+        key = "postgresql_databases"
+        fields = {"name": True, "owner": True, "description": False}
+        items, layer = self.items(key, fields)
+        if layer is None:
+            return
+        self.validate(layer, key, items, {"name": sql_identifier, "description": text})
+        self.unique(layer, key, items, "name", "database")
+        for i, item in items:
+            if item.get("name") in RESERVED_DATABASES:
+                self.at(layer, (key, i, "name"), f"{item['name']!r} is reserved by PostgreSQL")
+        self.reference(layer, key, items, "owner", roles, "postgresql_roles")
+
+    def check_role_groups(self, layer: Layer, key: str, i: int, groups: Any) -> None:
+        if not isinstance(groups, list):
+            self.at(layer, (key, i, "groups"), "must be a list of inventory groups")
+            return
+        for j, group in enumerate(groups):
+            if group not in self.inventory.groups:
+                self.at(
+                    layer,
+                    (key, i, "groups", j),
+                    f"unknown group {group!r} (not in {self.source.hosts_file})",
+                )
