@@ -7,14 +7,19 @@ here and nowhere else. No command holds logic of its own beyond formatting.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
 
 from pdic.errors import InventoryError, PdicError
+
+if TYPE_CHECKING:
+    from pdic.lab import HostState, Lab
 
 app = typer.Typer(
     help="Provision, monitor and audit a provincial Data Integration Centre.",
@@ -23,7 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 inventory_app = typer.Typer(help="Read and validate inventories.", no_args_is_help=True)
-lab_app = typer.Typer(help="A lab centre of real booted hosts on this machine.", no_args_is_help=True)
+lab_app = typer.Typer(
+    help="A lab centre of real booted hosts on this machine.", no_args_is_help=True
+)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(lab_app, name="lab")
 
@@ -31,7 +38,9 @@ DEFAULT_INVENTORY = Path("inventory/lab")
 
 InventoryOpt = Annotated[
     Path,
-    typer.Option("--inventory", "-i", help="Inventory directory (hosts.yml, group_vars/, host_vars/)."),
+    typer.Option(
+        "--inventory", "-i", help="Inventory directory (hosts.yml, group_vars/, host_vars/)."
+    ),
 ]
 LimitOpt = Annotated[
     str | None,
@@ -58,6 +67,144 @@ def inventory_hosts(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt
     inv = load_inventory(inventory)
     for host in inv.select(limit):
         typer.echo(f"{host.name}\t{host.address}\t{','.join(host.groups)}")
+
+
+def _lab(inventory: Path) -> Lab:
+    from pdic.lab import Lab
+
+    return Lab.load(inventory)
+
+
+@lab_app.command("up")
+def lab_up(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt = None) -> None:
+    """Build the base image once, then boot every lab host (a no-op for hosts already up)."""
+    lab = _lab(inventory)
+    started = lab.up(limit, log=lambda m: typer.echo(f"pdic lab: {m}", err=True))
+    _print_status(lab.status(limit))
+    typer.echo(f"{len(started)} host(s) started" if started else "lab already up: nothing to do")
+
+
+@lab_app.command("down")
+def lab_down(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt = None) -> None:
+    """Power hosts off cleanly (SIGTERM); their state stays for the next `lab up`."""
+    stopped = _lab(inventory).down(limit)
+    typer.echo(f"{len(stopped)} host(s) stopped" if stopped else "nothing was running")
+
+
+@lab_app.command("destroy")
+def lab_destroy(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Stop the lab and delete its state (hosts' disks, keys); the base image cache stays."""
+    lab = _lab(inventory)
+    if not yes:
+        typer.confirm(f"delete every lab host's state under {lab.paths.state}?", abort=True)
+    lab.destroy()
+    typer.echo(f"lab destroyed: {lab.paths.state} removed")
+
+
+@lab_app.command("status")
+def lab_status(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Each host, its address and what `systemctl is-system-running` says inside it."""
+    states = _lab(inventory).status(limit)
+    if as_json:
+        typer.echo(json.dumps([s.as_dict() for s in states], indent=2))
+    else:
+        _print_status(states)
+
+
+@lab_app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def lab_ssh(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Argument(help="Lab host name, e.g. portal-1.")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Login name.")] = None,
+) -> None:
+    """Log into a lab host (the operations account once bootstrapped, else root)."""
+    argv = _lab(inventory).ssh_argv(host, user, list(ctx.args))
+    os.execvp(argv[0], argv)
+
+
+@app.command("bootstrap")
+def bootstrap_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt = None) -> None:
+    """Make bare hosts ready for Ansible with pyinfra (ops account, python3, hostname, time)."""
+    from pdic.bootstrap import bootstrap
+
+    results = bootstrap(inventory, limit, log=lambda m: typer.echo(m, err=True))
+    _print_recap(
+        "bootstrap",
+        [(r.name, r.ok, r.changed, r.failed, int(r.unreachable)) for r in results],
+    )
+    if not all(r.success for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("deploy")
+def deploy_cmd(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", "-C", help="Change nothing; show what would.")
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff", "-D", help="Show file differences.")] = False,
+    tags: Annotated[
+        str | None, typer.Option("--tags", "-t", help="Only tasks with these tags.")
+    ] = None,
+    skip_tags: Annotated[str | None, typer.Option("--skip-tags", help="Skip these tags.")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="mitogen (default, or PDIC_ENGINE) or ansible (plain)."),
+    ] = None,
+    playbook: Annotated[
+        str, typer.Option("--playbook", help="Playbook to run.")
+    ] = "playbooks/site.yml",
+) -> None:
+    """Converge the centre with Ansible (playbooks/site.yml); a per-host summary at the end."""
+    from pdic.deploy import deploy
+
+    result = deploy(
+        inventory,
+        check=check,
+        diff=diff,
+        limit=limit,
+        tags=tags,
+        skip_tags=skip_tags,
+        engine=engine,
+        playbook=playbook,
+    )
+    _print_recap(
+        "deploy (check)" if check else "deploy",
+        [(h.name, h.ok, h.changed, h.failures, h.unreachable) for h in result.hosts],
+    )
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def _print_recap(title: str, rows: list[tuple[str, int, int, int, int]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("host", "ok", "changed", "failed", "unreachable", title=f"pdic {title}")
+    for name, ok, changed, failed, unreachable in rows:
+        style = "red" if failed or unreachable else ("yellow" if changed else "green")
+        table.add_row(name, str(ok), str(changed), str(failed), str(unreachable), style=style)
+    Console().print(table)
+
+
+def _print_status(states: list[HostState]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("host", "address", "state", "system", box=None, pad_edge=False)
+    for s in states:
+        state = "[green]running[/]" if s.running else "[red]stopped[/]"
+        table.add_row(s.name, s.address, state, s.system)
+    Console().print(table)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,273 @@
+"""Bootstrap bare hosts with pyinfra, so that Ansible can take over.
+
+A bare host is reachable as root by key and may have no Python. pyinfra (its Python API, one
+process, no shell-out) makes it ready: the apt proxy where the inventory asks for one, python3
+and the few packages Ansible needs, hostname, /etc/hosts from the inventory, timezone, a time
+sync daemon, and the operations account with sudo and its SSH key. A second run changes nothing.
+
+It reads hosts through pdic's one inventory loader. It deliberately does not configure services:
+that is Ansible's job (`pdic deploy`), and the common role owns the time sync configuration.
+
+paramiko leaves Nagle's algorithm on; small command round trips then wait on delayed ACKs
+(measured on the lab: 50 operations 8.9 s without TCP_NODELAY, 1.1 s with it), so every
+connection gets TCP_NODELAY right after it is made.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import io  # noqa: E402
+import socket  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from pyinfra.api import Config, State  # noqa: E402
+from pyinfra.api import Inventory as PyinfraInventory  # noqa: E402
+from pyinfra.api.connect import connect_all, disconnect_all  # noqa: E402
+from pyinfra.api.exceptions import PyinfraError  # noqa: E402
+from pyinfra.api.operation import add_op  # noqa: E402
+from pyinfra.api.operations import run_ops  # noqa: E402
+from pyinfra.facts.deb import DebPackages  # noqa: E402
+from pyinfra.operations import apt, files, server  # noqa: E402
+
+from pdic.errors import BootstrapError  # noqa: E402
+from pdic.inventory import Host, Inventory, load_inventory  # noqa: E402
+
+BOOTSTRAP_PACKAGES = ["python3", "python3-apt", "sudo", "tzdata", "chrony", "ca-certificates"]
+PROXY_CONF = "/etc/apt/apt.conf.d/01pdic-proxy"
+SUDOERS = "/etc/sudoers.d/pdic-ops"
+
+
+@dataclass
+class HostResult:
+    """What bootstrap did on one host."""
+
+    name: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.unreachable and self.failed == 0
+
+
+def render_etc_hosts(inv: Inventory, host: Host) -> str:
+    """/etc/hosts of one host: loopback lines, then every host of the inventory by address."""
+    domain = str(inv.vars.get("pdic_domain", "")).strip(".")
+    lines = [
+        "# Managed by pdic bootstrap from the inventory: local changes are overwritten.",
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "ff02::1\tip6-allnodes",
+        "ff02::2\tip6-allrouters",
+    ]
+    for other in inv.hosts.values():
+        fqdn = f"{other.name}.{domain}" if domain else other.name
+        names = f"{fqdn}\t{other.name}" if domain else other.name
+        lines.append(f"{other.address}\t{names}")
+    if host.name not in inv.hosts:  # pragma: no cover - hosts come from the inventory
+        lines.append(f"127.0.1.1\t{host.name}")
+    return "\n".join(lines) + "\n"
+
+
+def ops_public_keys(host: Host) -> list[str]:
+    """The operations account's public keys: files named by the inventory, and inline keys."""
+    keys: list[str] = [str(k).strip() for k in host.get("pdic_ops_authorized_keys", []) or []]
+    for name in host.get("pdic_ops_authorized_key_files", []) or []:
+        path = Path(str(name)).expanduser()
+        try:
+            keys.extend(line.strip() for line in path.read_text().splitlines() if line.strip())
+        except OSError as exc:
+            raise BootstrapError(
+                f"{host.name}: pdic_ops_authorized_key_files: cannot read {path}: {exc.strerror}"
+            ) from exc
+    if not keys:
+        raise BootstrapError(
+            f"{host.name}: pdic_ops_authorized_keys / pdic_ops_authorized_key_files: no public key "
+            "for the operations account (it would be unreachable after bootstrap)"
+        )
+    return keys
+
+
+def connection_data(host: Host) -> dict[str, Any]:
+    """pyinfra connection settings for one host, from its Ansible inventory variables."""
+    data: dict[str, Any] = {
+        "ssh_hostname": host.address,
+        "ssh_user": str(host.get("pdic_bootstrap_user", "root")),
+        "ssh_port": int(host.get("ansible_port", 22)),
+        "ssh_strict_host_key_checking": "accept-new",
+    }
+    key = host.get("ansible_ssh_private_key_file")
+    if key:
+        data["ssh_key"] = str(Path(str(key)).expanduser())
+    # Reuse the known_hosts file that Ansible is told to use, so both agree on host keys.
+    for arg in str(host.get("ansible_ssh_common_args", "")).split():
+        if arg.startswith("UserKnownHostsFile="):
+            data["ssh_known_hosts_file"] = arg.split("=", 1)[1]
+    if data["ssh_user"] != "root":
+        data["_sudo"] = True
+    return data
+
+
+def _set_nodelay(state: State) -> None:
+    for phost in state.activated_hosts:
+        client = getattr(phost.connector, "client", None)
+        transport = client.get_transport() if client is not None else None
+        sock = getattr(transport, "sock", None)
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _missing_packages(phost: Any) -> list[str]:
+    installed = phost.get_fact(DebPackages) or {}
+    return [p for p in BOOTSTRAP_PACKAGES if p not in installed]
+
+
+def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[Any, Any]]:
+    """Queue the bootstrap operations; returns the per-host OperationMeta maps."""
+    active = [p for p in state.inventory if p in state.active_hosts]
+    queued: list[dict[Any, Any]] = []
+
+    def on(phost: Any, func: Callable[..., Any], name: str, **kwargs: Any) -> None:
+        queued.append(add_op(state, func, name=name, host=phost, **kwargs))
+
+    for phost in active:
+        url = hosts[phost.name].get("pdic_apt_proxy")
+        if url:
+            text = f'Acquire::http::Proxy "{url}";\nAcquire::http::Timeout "15";\n'
+            on(
+                phost,
+                files.put,
+                "apt uses the inventory's proxy",
+                src=io.StringIO(text),
+                dest=PROXY_CONF,
+                mode="644",
+            )
+        else:
+            on(phost, files.file, "apt uses no proxy", path=PROXY_CONF, present=False)
+    # Facts in, operations out: refresh the package lists only where a package is missing, so a
+    # second bootstrap (hours later too) changes nothing.
+    missing = [p for p in active if _missing_packages(p)]
+    if missing:
+        queued.append(
+            add_op(
+                state,
+                apt.packages,
+                name="python3 and the packages Ansible needs are installed",
+                packages=BOOTSTRAP_PACKAGES,
+                no_recommends=True,
+                update=True,
+                host=missing,
+            )
+        )
+    for phost in active:
+        h = hosts[phost.name]
+        tz = str(h.get("pdic_timezone", "Asia/Ho_Chi_Minh"))
+        user = str(h.get("pdic_ops_user", "pdicops"))
+        sudoers = (
+            f"# Managed by pdic: the operations account.\n{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        )
+        on(phost, server.hostname, "the hostname is set", hostname=h.name)
+        on(
+            phost,
+            files.put,
+            "/etc/hosts lists every host of the inventory",
+            src=io.StringIO(render_etc_hosts(inv, h)),
+            dest="/etc/hosts",
+            mode="644",
+        )
+        on(
+            phost,
+            files.link,
+            f"the timezone is {tz}",
+            path="/etc/localtime",
+            target=f"/usr/share/zoneinfo/{tz}",
+        )
+        on(
+            phost,
+            files.put,
+            "/etc/timezone names the timezone",
+            src=io.StringIO(f"{tz}\n"),
+            dest="/etc/timezone",
+            mode="644",
+        )
+        on(
+            phost,
+            server.user,
+            f"the operations account {user} exists with its key",
+            user=user,
+            shell="/bin/bash",
+            create_home=True,
+            public_keys=ops_public_keys(h),
+        )
+        on(
+            phost,
+            files.put,
+            f"{user} may use sudo",
+            src=io.StringIO(sudoers),
+            dest=SUDOERS,
+            mode="440",
+            user="root",
+            group="root",
+        )
+    queued.append(
+        add_op(
+            state,
+            server.service,
+            name="the time sync daemon is enabled",
+            service="chrony",
+            enabled=True,
+            running=None,
+            host=active,
+        )
+    )
+    return queued
+
+
+def bootstrap(
+    inventory: Path | str,
+    limit: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[HostResult]:
+    """Bootstrap the selected hosts; one host failing does not stop the others."""
+    inv = load_inventory(inventory)
+    hosts = {h.name: h for h in inv.select(limit)}
+    pinv = PyinfraInventory(([(h.name, connection_data(h)) for h in hosts.values()], {}))
+    config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10)
+    state = State(pinv, config)
+    try:
+        connect_all(state)
+    except PyinfraError:
+        pass  # every host unreachable: reported below
+    _set_nodelay(state)
+    reachable = {h.name for h in state.active_hosts}
+    results = {name: HostResult(name, unreachable=name not in reachable) for name in hosts}
+    if reachable:
+        metas = _ops(state, inv, hosts)
+        try:
+            run_ops(state)
+        except PyinfraError as exc:
+            log(f"pdic bootstrap: {exc}")
+        for meta_by_host in metas:
+            for phost, meta in meta_by_host.items():
+                res = results[phost.name]
+                if not meta.is_complete():
+                    continue
+                if meta.did_succeed(_raise_if_not_complete=False):
+                    res.ok += 1
+                    res.changed += int(meta.did_change())
+                else:
+                    res.failed += 1
+        for phost in state.failed_hosts:
+            if phost.name in reachable and results[phost.name].failed == 0:
+                results[phost.name].failed = 1
+        disconnect_all(state)
+    return list(results.values())
