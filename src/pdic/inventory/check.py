@@ -524,7 +524,7 @@ class _Checker:
             tier = item.get("tier")
             if parent is None:
                 if tier == "commune":
-                    self.at(layer, (key, i), "a commune needs a parent (its district)")
+                    self.at(layer, (key, i), "a commune needs a parent agency")
                 continue
             if parent == item.get("id"):
                 self.at(layer, (key, i, "parent"), "an agency cannot be its own parent")

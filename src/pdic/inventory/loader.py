@@ -183,6 +183,8 @@ def read_yaml(root: Path, rel: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         what = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and exc.context_mark:
+            what += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise InventoryError(f"{rel}: {where}: YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise InventoryError(f"{rel}: (file): YAML syntax error: {exc}") from None
@@ -304,7 +306,7 @@ def read_inventory(path: Path | str) -> Source:
         raise InventoryError(f"{given}: (directory): no such inventory directory")
     hosts_file = next((name for name in HOSTS_FILES if (root / name).is_file()), None)
     if hosts_file is None:
-        raise InventoryError(f"hosts.yml: (file): missing: an inventory needs {root / 'hosts.yml'}")
+        raise InventoryError("hosts.yml: (file): missing (an inventory directory needs hosts.yml)")
     doc = read_yaml(root, hosts_file)
     if doc is ENCRYPTED:
         raise InventoryError(

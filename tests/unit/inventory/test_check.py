@@ -1,0 +1,249 @@
+"""check_inventory: the reference inventories are clean, the corpus of broken ones fails exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pdic.cli import main
+from pdic.inventory import check_inventory, load_inventory
+
+from .conftest import CORPUS, REPO, WriteInventory
+
+CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("env", ["lab", "thaibinh"])
+def test_reference_inventories_are_valid(env: str) -> None:
+    assert check_inventory(REPO / "inventory" / env) == []
+
+
+def test_corpus_base_is_valid() -> None:
+    assert check_inventory(CORPUS / "_valid") == []
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 24
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_corpus(case: str) -> None:
+    expected = (CORPUS / case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert expected, f"{case}: expected.txt is empty"
+    assert check_inventory(CORPUS / case) == expected
+
+
+def test_cli_reports_each_problem_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    case = CORPUS / "26-duplicate-agency-id"
+    assert main(["inventory", "check", "-i", str(case)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    expected = (case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert len(expected) == 2
+    assert err == [f"pdic: error: {line}" for line in expected]
+
+
+def test_cli_accepts_a_valid_inventory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inventory", "check", "-i", str(CORPUS / "_valid")]) == 0
+    assert capsys.readouterr().out.endswith("inventory is valid\n")
+
+
+def test_thaibinh_has_the_province_figures() -> None:
+    inv = load_inventory(REPO / "inventory" / "thaibinh")
+    agencies = inv.vars["pdic_agencies"]
+    assert len(inv.vars["portal_sites"]) == 27
+    assert len(agencies) == 788
+    assert sum(a["tier"] != "commune" for a in agencies) == 101
+    assert sum(a["tier"] == "commune" for a in agencies) == 687
+    assert len(inv.vars["mail_mailboxes"]) == 6000
+    assert {len(hosts) for hosts in inv.groups.values()} >= {1, 2, 3}
+    assert [h.get("postgresql_role") for h in inv.select("db")] == ["primary", "replica"]
+    names = {d["name"] for d in inv.vars["postgresql_databases"]}
+    assert names >= {"vanban", "tthc", "nguoicocong", "tuphap", "datdai", "cbccvc"}
+    assert names >= {"portal", "eoffice", "hcc"}
+
+
+def test_thaibinh_check_is_fast() -> None:
+    start = time.perf_counter()
+    check_inventory(REPO / "inventory" / "thaibinh")
+    # About 0.4 s here; the bound only catches an accidental quadratic rule.
+    assert time.perf_counter() - start < 5
+
+
+def _generator() -> ModuleType:
+    path = REPO / "tools" / "gen_thaibinh.py"
+    spec = importlib.util.spec_from_file_location("gen_thaibinh", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gen_thaibinh", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_thaibinh_data_is_what_the_generator_writes() -> None:
+    for path, content in _generator().render().items():
+        rel = Path(path).relative_to(REPO)
+        assert path.read_text(encoding="utf-8") == content, f"{rel}: run tools/gen_thaibinh.py"
+
+
+# Rules the corpus does not show one by one.
+
+CENTRE = """
+    pdic_env: t
+    pdic_domain: example.gov.vn
+    pdic_network: 192.0.2.0/24
+    pdic_ops_user: ops
+    pdic_timezone: UTC
+    """
+HOSTS = "\n".join(
+    f"{group}:\n  hosts:\n    {group}-1:\n      ansible_host: 192.0.2.{n}"
+    for n, group in enumerate(
+        ["portal", "eoffice", "hcc", "mail", "db", "backup", "pki", "monitoring"], start=10
+    )
+)
+
+
+def problems(write_inventory: WriteInventory, extra: str, hosts: str = HOSTS) -> list[str]:
+    root = write_inventory(
+        {"hosts.yml": hosts, "group_vars/all/centre.yml": CENTRE, "group_vars/all/x.yml": extra}
+    )
+    return [line.removeprefix("group_vars/all/x.yml: ") for line in check_inventory(root)]
+
+
+def test_minimal_inventory_is_valid(write_inventory: WriteInventory) -> None:
+    assert problems(write_inventory, "{}") == []
+
+
+def test_extra_groups(write_inventory: WriteInventory) -> None:
+    hosts = HOSTS + "\nlogs:\n  hosts:\n    logs-1:\n      ansible_host: 192.0.2.30\n"
+    assert problems(write_inventory, "pdic_extra_groups: [logs]", hosts) == []
+    assert problems(write_inventory, "pdic_extra_groups: [Logs]", hosts) == [
+        "pdic_extra_groups[0]: 'Logs' is not a group name (lowercase letters, digits and _)",
+        "hosts.yml: logs: unknown group 'logs' (known: backup, db, eoffice, hcc, mail, "
+        "monitoring, pki, portal; list others in pdic_extra_groups)",
+    ]
+
+
+def test_ungrouped_host(write_inventory: WriteInventory) -> None:
+    root_lines = ["all:", "  hosts:", "    stray:", "      ansible_host: 192.0.2.99", "  children:"]
+    root_lines += ["    " + line for line in HOSTS.splitlines()]
+    assert problems(write_inventory, "{}", "\n".join(root_lines)) == [
+        "hosts.yml: all.hosts.stray: host is in no group"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2G", None),
+        ("500M", None),
+        ("1T", None),
+        ("64K", None),
+        ("2g", "'2g' has an unknown unit 'g' (use K, M, G or T, such as 2G)"),
+        ("2GiB", "'2GiB' has an unknown unit 'GiB' (use K, M, G or T, such as 2G)"),
+        ("1.5G", "'1.5G' is not a size (a whole number and a unit K, M, G or T, such as 2G)"),
+        ("2 G", "'2 G' is not a size (a whole number and a unit K, M, G or T, such as 2G)"),
+        ("0G", "'0G' is not more than zero"),
+        (2, "2 has no unit (add K, M, G or T, such as 2G)"),
+    ],
+)
+def test_quota(write_inventory: WriteInventory, value: object, message: str | None) -> None:
+    extra = f"""
+        mail_domains: [{{name: example.gov.vn, agency: a}}]
+        pdic_agencies: [{{id: a, name: A, tier: province}}]
+        mail_mailboxes:
+          - {{address: x@example.gov.vn, name: X, agency: a, quota: {value!r}}}
+        """
+    extra = extra.replace("'", '"') if isinstance(value, str) else extra
+    expected = [] if message is None else [f"mail_mailboxes[0].quota: {message}"]
+    assert problems(write_inventory, extra) == expected
+
+
+def test_agency_parent_loop_and_tier_order(write_inventory: WriteInventory) -> None:
+    extra = """
+        pdic_agencies:
+          - {id: a, name: A, tier: province, parent: b}
+          - {id: b, name: B, tier: province, parent: a}
+          - {id: c, name: C, tier: commune, parent: c}
+          - {id: d, name: D, tier: district, parent: e}
+          - {id: e, name: E, tier: commune, parent: d}
+        """
+    assert problems(write_inventory, extra) == [
+        "pdic_agencies[0].parent: parent chain loops: a -> b -> a",
+        "pdic_agencies[2].parent: an agency cannot be its own parent",
+        "pdic_agencies[3].parent: parent 'e' is a commune; a district cannot belong to it",
+        "pdic_agencies[3].parent: parent chain loops: d -> e -> d",
+    ]
+
+
+def test_aliases_external_targets_and_mailbox_clash(write_inventory: WriteInventory) -> None:
+    extra = """
+        pdic_agencies: [{id: a, name: A, tier: province, domain: other.gov.vn}]
+        mail_domains: [{name: example.gov.vn, agency: a}]
+        mail_mailboxes: [{address: x@example.gov.vn, name: X, agency: a, quota: 1G}]
+        mail_aliases:
+          - {address: list@example.gov.vn, to: [x@example.gov.vn, someone@partner.example.org]}
+          - {address: x@example.gov.vn, to: [list@example.gov.vn]}
+          - {address: self@example.gov.vn, to: [self@example.gov.vn, Not An Address]}
+          - {address: none@example.gov.vn, to: []}
+        """
+    assert problems(write_inventory, extra) == [
+        "pdic_agencies[0].domain: mail domain 'other.gov.vn' is not in mail_domains",
+        # x@ is a mailbox and an alias at once: the alias wins in Postfix, so it loops.
+        "mail_aliases[0].to: alias loop: list@example.gov.vn -> x@example.gov.vn "
+        "-> list@example.gov.vn",
+        "mail_aliases[1].address: 'x@example.gov.vn' is also a mailbox (mail_mailboxes[0])",
+        "mail_aliases[2].to: alias loop: self@example.gov.vn -> self@example.gov.vn",
+        "mail_aliases[2].to[1]: 'Not An Address' is not a valid mail address "
+        "(lowercase local@domain)",
+        "mail_aliases[3].to: must be a non-empty list of addresses",
+    ]
+
+
+def test_postgresql_reserved_names_and_bad_shapes(write_inventory: WriteInventory) -> None:
+    extra = """
+        postgresql_roles:
+          - {name: pg_admin}
+          - {name: app, groups: db}
+          - just-a-name
+        postgresql_databases:
+          - {name: template1, owner: app}
+          - {name: Bad-Name, owner: app}
+        portal_sites: {name: x}
+        """
+    assert problems(write_inventory, extra) == [
+        "postgresql_roles[0].name: 'pg_admin' is reserved by PostgreSQL",
+        "postgresql_roles[1].groups: must be a list of inventory groups",
+        "postgresql_roles[2]: must be a mapping",
+        "postgresql_databases[0].name: 'template1' is reserved by PostgreSQL",
+        "postgresql_databases[1].name: 'Bad-Name' is not an SQL identifier "
+        "(lowercase letters, digits, _; at most 63)",
+        "portal_sites: must be a list of mappings",
+    ]
+
+
+def test_unreadable_inventory_is_one_problem(tmp_path: Path) -> None:
+    assert check_inventory(tmp_path) == [
+        "hosts.yml: (file): missing (an inventory directory needs hosts.yml)"
+    ]
+
+
+def test_network_with_host_bits_and_timezone(write_inventory: WriteInventory) -> None:
+    root = write_inventory(
+        {
+            "hosts.yml": HOSTS,
+            "group_vars/all.yml": CENTRE.replace("192.0.2.0/24", "192.0.2.1/24").replace(
+                "UTC", "Asia/Thai_Binh"
+            ),
+        }
+    )
+    assert check_inventory(root) == [
+        "group_vars/all.yml: pdic_network: '192.0.2.1/24' has host bits set "
+        "(the network is 192.0.2.0/24)",
+        "group_vars/all.yml: pdic_timezone: 'Asia/Thai_Binh' is not a known time zone "
+        "(such as Asia/Ho_Chi_Minh)",
+    ]
