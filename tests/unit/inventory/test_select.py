@@ -10,6 +10,7 @@ from pdic.inventory import Inventory, load_inventory
 from .conftest import REPO
 
 LAB = REPO / "inventory" / "lab"
+ALL = ["portal-1", "eoffice-1", "hcc-1", "mail-1", "db-1", "db-2", "backup-1", "ca-1", "mon-1"]
 
 
 @pytest.fixture(scope="module")
@@ -24,34 +25,9 @@ def names(inv: Inventory, limit: str | None) -> list[str]:
 @pytest.mark.parametrize(
     ("limit", "expected"),
     [
-        (
-            None,
-            [
-                "portal-1",
-                "eoffice-1",
-                "hcc-1",
-                "mail-1",
-                "db-1",
-                "db-2",
-                "backup-1",
-                "ca-1",
-                "mon-1",
-            ],
-        ),
-        (
-            "all",
-            [
-                "portal-1",
-                "eoffice-1",
-                "hcc-1",
-                "mail-1",
-                "db-1",
-                "db-2",
-                "backup-1",
-                "ca-1",
-                "mon-1",
-            ],
-        ),
+        (None, ALL),
+        ("all", ALL),
+        ("*", ALL),
         ("db", ["db-1", "db-2"]),
         ("db-2", ["db-2"]),
         ("mon-1,db", ["db-1", "db-2", "mon-1"]),
