@@ -33,6 +33,7 @@ from pyinfra.api.exceptions import PyinfraError  # noqa: E402
 from pyinfra.api.operation import add_op  # noqa: E402
 from pyinfra.api.operations import run_ops  # noqa: E402
 from pyinfra.facts.deb import DebPackages  # noqa: E402
+from pyinfra.facts.files import File  # noqa: E402
 from pyinfra.operations import apt, files, server  # noqa: E402
 
 from pdic.errors import BootstrapError  # noqa: E402
@@ -41,6 +42,15 @@ from pdic.inventory import Host, Inventory, load_inventory  # noqa: E402
 BOOTSTRAP_PACKAGES = ["python3", "python3-apt", "sudo", "tzdata", "chrony", "ca-certificates"]
 PROXY_CONF = "/etc/apt/apt.conf.d/01pdic-proxy"
 SUDOERS = "/etc/sudoers.d/pdic-ops"
+# No HTTP pipelining through the proxy: apt's http method was seen to hang in CLOSE-WAIT when
+# many hosts asked apt-cacher-ng for the same uncached file at once.
+PROXY_TEXT = (
+    "# Managed by pdic bootstrap: packages come through the centre's proxy.\n"
+    'Acquire::http::Proxy "{url}";\n'
+    'Acquire::http::Timeout "15";\n'
+    'Acquire::http::Pipeline-Depth "0";\n'
+    'Acquire::Retries "3";\n'
+)
 
 
 @dataclass
@@ -52,7 +62,8 @@ class HostResult:
     changed: int = 0
     failed: int = 0
     unreachable: bool = False
-    errors: list[str] = field(default_factory=list)
+    changed_ops: list[str] = field(default_factory=list)
+    failed_ops: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -142,7 +153,7 @@ def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[A
     for phost in active:
         url = hosts[phost.name].get("pdic_apt_proxy")
         if url:
-            text = f'Acquire::http::Proxy "{url}";\nAcquire::http::Timeout "15";\n'
+            text = PROXY_TEXT.format(url=url)
             on(
                 phost,
                 files.put,
@@ -208,16 +219,18 @@ def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[A
             create_home=True,
             public_keys=ops_public_keys(h),
         )
-        on(
-            phost,
-            files.put,
-            f"{user} may use sudo",
-            src=io.StringIO(sudoers),
-            dest=SUDOERS,
-            mode="440",
-            user="root",
-            group="root",
-        )
+        # Bootstrap only establishes access; once the file exists, Ansible's common role owns it.
+        if not phost.get_fact(File, path=SUDOERS):
+            on(
+                phost,
+                files.put,
+                f"{user} may use sudo",
+                src=io.StringIO(sudoers),
+                dest=SUDOERS,
+                mode="440",
+                user="root",
+                group="root",
+            )
     queued.append(
         add_op(
             state,
@@ -261,11 +274,15 @@ def bootstrap(
                 res = results[phost.name]
                 if not meta.is_complete():
                     continue
+                name = ", ".join(sorted(state.get_op_meta(meta._hash).names))
                 if meta.did_succeed(_raise_if_not_complete=False):
                     res.ok += 1
-                    res.changed += int(meta.did_change())
+                    if meta.did_change():
+                        res.changed += 1
+                        res.changed_ops.append(name)
                 else:
                     res.failed += 1
+                    res.failed_ops.append(name)
         for phost in state.failed_hosts:
             if phost.name in reachable and results[phost.name].failed == 0:
                 results[phost.name].failed = 1

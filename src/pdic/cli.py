@@ -136,6 +136,11 @@ def bootstrap_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt =
     from pdic.bootstrap import bootstrap
 
     results = bootstrap(inventory, limit, log=lambda m: typer.echo(m, err=True))
+    for r in results:
+        for op in r.changed_ops:
+            typer.echo(f"[{r.name}] changed: {op}")
+        for op in r.failed_ops:
+            typer.echo(f"[{r.name}] FAILED: {op}", err=True)
     _print_recap(
         "bootstrap",
         [(r.name, r.ok, r.changed, r.failed, int(r.unreachable)) for r in results],
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="pdic", standalone_mode=False)
+        rc = command.main(args=argv, prog_name="pdic", standalone_mode=False)
     except PdicError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"pdic: error: {line}", file=sys.stderr)
@@ -227,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pdic: interrupted", file=sys.stderr)
         return 130
-    return 0
+    # Without standalone mode, click returns the code of a raised Exit instead of raising it.
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

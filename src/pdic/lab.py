@@ -47,7 +47,7 @@ REQUIRED_TOOLS = {
 }
 EXIT_REBOOT = 133
 # Bumped when _prepare_base changes: a cached base image is prepared again, not rebuilt.
-BASE_PREPARED = 2
+BASE_PREPARED = 3
 
 # Runs as the supervisor of one host: boots it again when the container reboots.
 SUPERVISOR = r"""
@@ -329,8 +329,11 @@ def _prepare_base(root: Path, mirror: str, security: str | None) -> None:
     (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources_text(mirror, security))
     (root / "etc/default/locale").write_text("LANG=C.UTF-8\n")
-    # Fail fast on a bad proxy instead of hanging.
-    (root / "etc/apt/apt.conf.d/10pdic-timeouts").write_text('Acquire::http::Timeout "15";\n')
+    # Fail fast on a bad proxy instead of hanging, and retry: with HTTP pipelining, apt's http
+    # method was seen to hang in CLOSE-WAIT when nine hosts asked the proxy for one file at once.
+    (root / "etc/apt/apt.conf.d/10pdic-timeouts").write_text(
+        'Acquire::http::Timeout "15";\nAcquire::http::Pipeline-Depth "0";\nAcquire::Retries "3";\n'
+    )
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     # Each host's overlay carries its own /etc/hostname.
