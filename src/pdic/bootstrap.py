@@ -19,6 +19,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import contextlib  # noqa: E402
 import io  # noqa: E402
 import socket  # noqa: E402
 from collections.abc import Callable, Mapping  # noqa: E402
@@ -26,12 +27,13 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from pyinfra.api import Config, State  # noqa: E402
-from pyinfra.api import Inventory as PyinfraInventory  # noqa: E402
+from pyinfra.api.config import Config  # noqa: E402
 from pyinfra.api.connect import connect_all, disconnect_all  # noqa: E402
 from pyinfra.api.exceptions import PyinfraError  # noqa: E402
+from pyinfra.api.inventory import Inventory as PyinfraInventory  # noqa: E402
 from pyinfra.api.operation import add_op  # noqa: E402
 from pyinfra.api.operations import run_ops  # noqa: E402
+from pyinfra.api.state import State  # noqa: E402
 from pyinfra.facts.deb import DebPackages  # noqa: E402
 from pyinfra.facts.files import File  # noqa: E402
 from pyinfra.operations import apt, files, server  # noqa: E402
@@ -253,13 +255,11 @@ def bootstrap(
     """Bootstrap the selected hosts; one host failing does not stop the others."""
     inv = load_inventory(inventory)
     hosts = {h.name: h for h in inv.select(limit)}
-    pinv = PyinfraInventory(([(h.name, connection_data(h)) for h in hosts.values()], {}))
-    config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10)
+    pinv = PyinfraInventory(([(h.name, connection_data(h)) for h in hosts.values()], {}))  # type: ignore[no-untyped-call]
+    config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10)  # type: ignore[no-untyped-call]
     state = State(pinv, config)
-    try:
+    with contextlib.suppress(PyinfraError):  # every host unreachable: reported below
         connect_all(state)
-    except PyinfraError:
-        pass  # every host unreachable: reported below
     _set_nodelay(state)
     reachable = {h.name for h in state.active_hosts}
     results = {name: HostResult(name, unreachable=name not in reachable) for name in hosts}

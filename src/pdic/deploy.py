@@ -198,13 +198,9 @@ def deploy(
             extra_args=extra_args,
         )
         env = build_env(root, engine, summary)
-        if capture:
-            proc = subprocess.run(
-                argv, cwd=root, env=env, capture_output=True, text=True, check=False
-            )
-            output = proc.stdout + proc.stderr
-        else:
-            proc = subprocess.run(argv, cwd=root, env=env, check=False)
-            output = ""
+        proc = subprocess.run(
+            argv, cwd=root, env=env, capture_output=capture, text=True, check=False
+        )
+        output = f"{proc.stdout or ''}{proc.stderr or ''}"
         hosts, changed_tasks = read_summary(summary)
     return DeployResult(proc.returncode, hosts, changed_tasks, output)

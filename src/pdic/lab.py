@@ -284,7 +284,9 @@ def ensure_base(paths: LabPaths, log: Callable[[str], None] = print) -> bool:
             prepared = None
         if prepared != BASE_PREPARED:
             _prepare_base(paths.base, mirror, security)
-            marker.write_text(json.dumps({"suite": SUITE, "mirror": mirror, "prepared": BASE_PREPARED}))
+            marker.write_text(
+                json.dumps({"suite": SUITE, "mirror": mirror, "prepared": BASE_PREPARED})
+            )
         return False
     paths.cache.mkdir(parents=True, exist_ok=True)
     tmp = paths.cache / f".base-{SUITE}.tmp"
@@ -322,7 +324,8 @@ def _prepare_base(root: Path, mirror: str, security: str | None) -> None:
     dropin.mkdir(parents=True, exist_ok=True)
     (dropin / "pdic-hostkeys.conf").write_text(
         "# Each lab host makes its own host keys on first boot, before sshd checks its config.\n"
-        "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
+        "[Service]\nExecStartPre=\n"
+        "ExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
     )
     (root / "etc/machine-id").write_text("")
     (root / "etc/apt/sources.list").write_text("")

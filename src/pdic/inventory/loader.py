@@ -150,6 +150,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 
 def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> VaultValue:
+    assert isinstance(node, yaml.ScalarNode)
     return VaultValue(str(loader.construct_scalar(node)))
 
 
@@ -158,6 +159,7 @@ def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
+    assert isinstance(node, yaml.MappingNode)
     return loader.construct_mapping(node, deep=True)
 
 
