@@ -191,6 +191,14 @@ def deploy_cmd(
 
 
 def _print_recap(title: str, rows: list[tuple[str, int, int, int, int]]) -> None:
+    """A table on a terminal; one `host ok=N changed=N failed=N unreachable=N` line otherwise."""
+    if not sys.stdout.isatty():
+        typer.echo(f"pdic {title} recap:")
+        for name, ok, changed, failed, unreachable in rows:
+            typer.echo(
+                f"{name} ok={ok} changed={changed} failed={failed} unreachable={unreachable}"
+            )
+        return
     from rich.console import Console
     from rich.table import Table
 

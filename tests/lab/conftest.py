@@ -1,0 +1,124 @@
+"""Lab tests: one lab, one bootstrap, one deploy for the whole session.
+
+The session rebuilds the lab from the cached base image (`pdic lab destroy` then `lab up`), so
+bootstrap starts from bare hosts with no python3, then runs the real CLI as an operator would.
+Every test reads hosts from the same inventory through pdic's loader. They need root; without
+it they are skipped, except under CI, where a skipped lab would hide a broken foundation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from pdic.inventory import Host, Inventory, load_inventory
+from pdic.lab import LabPaths
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = ROOT / "inventory" / "lab"
+PDIC = str(Path(sys.executable).parent / "pdic")
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"$ {' '.join(self.argv)}\n[rc={self.returncode}]\n{self.stdout}\n{self.stderr}"
+
+
+def pdic(*args: str, timeout: float = 1200) -> Run:
+    """Run the pdic CLI as an operator would, from the project root."""
+    argv = [PDIC, *args]
+    proc = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    print(proc.stdout)
+    print(proc.stderr, file=sys.stderr)
+    return Run(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.lab)
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            raise pytest.UsageError("lab tests need root under CI (CI=true)")
+        skip = pytest.mark.skip(reason="lab tests need root")
+        for item in items:
+            if "lab" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Inventory:
+    return load_inventory(INVENTORY)
+
+
+@pytest.fixture(scope="session")
+def lab_paths() -> LabPaths:
+    return LabPaths.default()
+
+
+@pytest.fixture(scope="session")
+def lab(inventory: Inventory) -> Iterator[Run]:
+    """A fresh lab: destroyed, then brought up from the cached base image; stopped at the end."""
+    pdic("lab", "destroy", "--yes")
+    shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no facts from older hosts
+    up = pdic("lab", "up", timeout=900)
+    assert up.returncode == 0, up
+    yield up
+    pdic("lab", "down")
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(lab: Run) -> Run:
+    run = pdic("bootstrap")
+    assert run.returncode == 0, run
+    return run
+
+
+@pytest.fixture(scope="session")
+def deployed(bootstrapped: Run) -> Run:
+    run = pdic("deploy")
+    assert run.returncode == 0, run
+    return run
+
+
+@pytest.fixture(scope="session")
+def redeployed(deployed: Run) -> Run:
+    """The second deploy, right after the first: it must change nothing."""
+    return pdic("deploy")
+
+
+@pytest.fixture(scope="session")
+def connect(inventory: Inventory, lab_paths: LabPaths, deployed: Run):  # type: ignore[no-untyped-def]
+    """testinfra hosts over the same inventory, as the operations account with sudo."""
+    cache: dict[str, testinfra.host.Host] = {}
+
+    def get(name: str, sudo: bool = True) -> testinfra.host.Host:
+        key = f"{name}/{sudo}"
+        if key not in cache:
+            h: Host = inventory.host(name)
+            user = h.get("ansible_user", h.get("pdic_ops_user"))
+            cache[key] = testinfra.get_host(
+                f"paramiko://{user}@{h.address}",
+                ssh_identity_file=str(h.get("ansible_ssh_private_key_file")),
+                sudo=sudo,
+            )
+        return cache[key]
+
+    return get

@@ -1,0 +1,64 @@
+"""`pdic lab`: booted hosts, each in its own network namespace, a proxy, a base without python3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from conftest import Run, pdic
+
+from pdic.inventory import Inventory
+from pdic.lab import ACNG_PORT, LabNet, LabPaths, _ns_name, _port_open
+
+
+def test_base_image_has_no_python(lab: Run, lab_paths: LabPaths) -> None:
+    assert (lab_paths.base / "usr/sbin/sshd").exists()
+    assert not (lab_paths.base / "usr/bin/python3").exists()
+
+
+def test_every_host_is_booted_with_systemd_running(lab: Run, inventory: Inventory) -> None:
+    status = pdic("lab", "status", "--json")
+    assert status.returncode == 0, status
+    states = {s["name"]: s for s in json.loads(status.stdout)}
+    assert set(states) == set(inventory.hosts)
+    for name, host in inventory.hosts.items():
+        assert states[name]["address"] == host.address
+        assert states[name]["running"] is True
+        assert states[name]["system"] == "running", states[name]
+
+
+def test_each_host_has_its_own_namespace_and_address(lab: Run, inventory: Inventory) -> None:
+    for name, host in inventory.hosts.items():
+        out = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                _ns_name(name),
+                "ip",
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"inet {host.address}/" in out
+        assert _port_open(host.address, 22), f"{name}: no ssh banner on {host.address}:22"
+
+
+def test_proxy_listens_on_the_bridge(lab: Run, inventory: Inventory) -> None:
+    assert _port_open(LabNet.from_inventory(inventory).gateway, ACNG_PORT)
+
+
+def test_second_up_is_a_quick_no_op(lab: Run) -> None:
+    start = time.monotonic()
+    again = pdic("lab", "up")
+    assert again.returncode == 0, again
+    assert "nothing to do" in again.stdout
+    assert time.monotonic() - start < 30
