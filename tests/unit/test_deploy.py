@@ -1,0 +1,328 @@
+"""pdic.deploy without running Ansible: the command, its environment, the recap and its checks.
+
+An autouse fixture makes any subprocess call fail the test; the one test of a whole deploy puts a
+fake ansible-playbook in its place that writes a recap the way the pdic_summary callback does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pdic import deploy
+from pdic.ansible_plugins.callback.pdic_summary import CallbackModule
+from pdic.deploy import DeployResult, HostSummary
+from pdic.errors import DeployError, InventoryError
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "inventory_corpus"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a unit test started a process: {args}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.delenv("PDIC_ENGINE", raising=False)
+    monkeypatch.delenv("PDIC_HOME", raising=False)
+
+
+# --------------------------------------------------------------------------------------------
+# the ansible-playbook command
+
+
+def test_command_defaults(tmp_path: Path) -> None:
+    argv = deploy.build_command(Path("inventory/lab"), root=tmp_path)
+    assert Path(argv[0]).name == "ansible-playbook"
+    assert argv[1:] == ["-i", "inventory/lab", str(tmp_path / "playbooks" / "site.yml")]
+
+
+def test_command_maps_every_option(tmp_path: Path) -> None:
+    argv = deploy.build_command(
+        Path("/srv/inv"),
+        root=tmp_path,
+        playbook="playbooks/mail.yml",
+        check=True,
+        diff=True,
+        limit="db,!db-2",
+        tags="postgresql",
+        skip_tags="backup,slow",
+        extra_args=["-v", "--forks", "20"],
+    )
+    assert argv[1:] == [
+        "-i",
+        "/srv/inv",
+        str(tmp_path / "playbooks" / "mail.yml"),
+        "--check",
+        "--diff",
+        "--limit",
+        "db,!db-2",
+        "--tags",
+        "postgresql",
+        "--skip-tags",
+        "backup,slow",
+        "-v",
+        "--forks",
+        "20",
+    ]
+
+
+def test_command_without_ansible_playbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python3"))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(DeployError, match=r"^ansible-playbook not found"):
+        deploy.build_command(Path("inventory/lab"), root=tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# its environment
+
+
+def test_env_points_ansible_at_the_project_and_our_callback(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    env = deploy.build_env(tmp_path, "ansible", summary, base={"PATH": "/usr/bin"})
+    assert env["PATH"] == "/usr/bin"
+    assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "pdic_summary"
+    assert env["PDIC_SUMMARY_FILE"] == str(summary)
+    callbacks = Path(env["ANSIBLE_CALLBACK_PLUGINS"])
+    assert (callbacks / "pdic_summary.py").is_file()
+    assert "ANSIBLE_STRATEGY" not in env
+
+
+def test_env_keeps_enabled_callbacks(tmp_path: Path) -> None:
+    base = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,timer"}
+    env = deploy.build_env(tmp_path, "ansible", tmp_path / "s.json", base=base)
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "ansible.posix.profile_tasks,timer,pdic_summary"
+    assert base == {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,timer"}
+
+
+def test_env_from_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "timer")
+    monkeypatch.setenv("ANSIBLE_FORCE_COLOR", "1")
+    env = deploy.build_env(tmp_path, "ansible", tmp_path / "s.json")
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "timer,pdic_summary"
+    assert env["ANSIBLE_FORCE_COLOR"] == "1"
+    assert os.environ["ANSIBLE_CALLBACKS_ENABLED"] == "timer"
+
+
+def test_env_with_mitogen(tmp_path: Path) -> None:
+    env = deploy.build_env(tmp_path, "mitogen", tmp_path / "s.json", base={})
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
+
+
+def test_engine_env_plain_ansible_is_empty() -> None:
+    assert deploy.engine_env("ansible") == {}
+
+
+def test_engine_env_unknown() -> None:
+    with pytest.raises(DeployError, match=r"^--engine: 'bogus' is not one of mitogen, ansible$"):
+        deploy.engine_env("bogus")
+
+
+def test_engine_env_mitogen_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ansible_mitogen", None)
+    with pytest.raises(DeployError, match="mitogen package is not installed"):
+        deploy.engine_env("mitogen")
+
+
+@pytest.mark.parametrize(("value", "engine"), [(None, "mitogen"), ("ansible", "ansible")])
+def test_default_engine(monkeypatch: pytest.MonkeyPatch, value: str | None, engine: str) -> None:
+    if value is not None:
+        monkeypatch.setenv("PDIC_ENGINE", value)
+    assert deploy.default_engine() == engine
+
+
+@pytest.mark.parametrize("value", ["Mitogen", "linear", ""])
+def test_default_engine_bad_value(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PDIC_ENGINE", value)
+    with pytest.raises(DeployError, match=f"^PDIC_ENGINE={value!r}: must be one of"):
+        deploy.default_engine()
+
+
+# --------------------------------------------------------------------------------------------
+# the recap
+
+
+def test_read_summary_of_a_recorded_run() -> None:
+    hosts, changed = deploy.read_summary(FIXTURES / "deploy-summary.json")
+    assert hosts == [
+        HostSummary("db-1", ok=41, changed=3, skipped=12, ignored=1),
+        HostSummary("mail-1", ok=17, failures=1, skipped=4, rescued=1),
+        HostSummary("portal-1", unreachable=1),
+    ]
+    assert [h.success for h in hosts] == [True, False, False]
+    assert list(changed) == ["db-1"]
+    assert len(changed["db-1"]) == 3
+
+
+@pytest.mark.parametrize("text", [None, "", "{not json"], ids=["missing", "empty", "broken"])
+def test_read_summary_without_a_recap(tmp_path: Path, text: str | None) -> None:
+    path = tmp_path / "summary.json"
+    if text is not None:
+        path.write_text(text)
+    assert deploy.read_summary(path) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("returncode", "hosts", "success"),
+    [
+        (0, [HostSummary("a", ok=3, changed=1), HostSummary("b", ok=2)], True),
+        (2, [HostSummary("a", ok=3), HostSummary("b", failures=1)], False),
+        (4, [HostSummary("a", ok=3), HostSummary("b", unreachable=1)], False),
+        (0, [HostSummary("a", unreachable=1)], False),
+        (1, [], False),
+        (0, [], True),
+    ],
+)
+def test_deploy_result_success(returncode: int, hosts: list[HostSummary], success: bool) -> None:
+    assert DeployResult(returncode, hosts).success is success
+
+
+def test_deploy_result_changed() -> None:
+    hosts = [HostSummary("a", changed=2), HostSummary("b"), HostSummary("c", changed=5)]
+    assert DeployResult(0, hosts).changed == 7
+    assert DeployResult(0).changed == 0
+
+
+# --------------------------------------------------------------------------------------------
+# deploy(): checks first, then one ansible-playbook
+
+
+def test_deploy_refuses_a_broken_inventory_before_running_anything() -> None:
+    case = CORPUS / "04-duplicate-address"
+    with pytest.raises(InventoryError) as err:
+        deploy.deploy(case, engine="ansible")
+    assert err.value.problems == (case / "expected.txt").read_text().splitlines()
+
+
+def test_deploy_refuses_an_unknown_limit() -> None:
+    with pytest.raises(InventoryError, match="'portal-9' matches no host or group"):
+        deploy.deploy(CORPUS / "_valid", limit="portal-9", engine="ansible")
+
+
+def test_deploy_refuses_an_unknown_playbook() -> None:
+    with pytest.raises(DeployError, match=r"^playbooks/nope\.yml: no such playbook in "):
+        deploy.deploy(CORPUS / "_valid", playbook="playbooks/nope.yml", engine="ansible")
+
+
+def test_deploy_refuses_an_unknown_engine() -> None:
+    with pytest.raises(DeployError, match="--engine: 'bogus'"):
+        deploy.deploy(CORPUS / "_valid", engine="bogus")
+
+
+def test_deploy_runs_the_playbook_and_reads_its_recap(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[list[str], dict[str, Any]]] = []
+    recap = (FIXTURES / "deploy-summary.json").read_text()
+
+    def ansible_playbook(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append((argv, kwargs))
+        Path(kwargs["env"]["PDIC_SUMMARY_FILE"]).write_text(recap)
+        return subprocess.CompletedProcess(argv, 2, "PLAY RECAP\n", "ERROR! mail-1\n")
+
+    monkeypatch.setattr(subprocess, "run", ansible_playbook)
+    result = deploy.deploy(
+        CORPUS / "_valid", limit="db,mail,portal", check=True, engine="ansible", capture=True
+    )
+    [(argv, kwargs)] = calls
+    assert argv[1:5] == ["-i", str(CORPUS / "_valid"), str(REPO / "playbooks/site.yml"), "--check"]
+    assert argv[argv.index("--limit") + 1] == "db,mail,portal"
+    assert kwargs["cwd"] == REPO
+    assert kwargs["env"]["ANSIBLE_CONFIG"] == str(REPO / "ansible.cfg")
+    assert "ANSIBLE_STRATEGY" not in kwargs["env"]
+    assert result.returncode == 2
+    assert [h.name for h in result.hosts] == ["db-1", "mail-1", "portal-1"]
+    assert result.changed == 3
+    assert not result.success
+    assert result.output == "PLAY RECAP\nERROR! mail-1\n"
+    # The recap lived in a temporary directory that is gone now.
+    assert not Path(kwargs["env"]["PDIC_SUMMARY_FILE"]).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the pdic_summary callback
+
+
+class _Stats:
+    """What the callback reads of Ansible's AggregateStats."""
+
+    def __init__(self, hosts: dict[str, dict[str, int]]) -> None:
+        self._hosts = hosts
+        self.processed = dict.fromkeys(hosts, 1)
+
+    def summarize(self, host: str) -> dict[str, int]:
+        return self._hosts[host]
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def get_name(self) -> str:
+        return self._name
+
+
+class _Result:
+    def __init__(self, host: str, task: str, changed: bool) -> None:
+        self._host = _Named(host)
+        self._task = _Named(task)
+        self._result = {"changed": changed}
+
+
+def test_callback_writes_what_read_summary_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "summary.json"
+    monkeypatch.setenv("PDIC_SUMMARY_FILE", str(path))
+    stats = {
+        "web-1": {
+            "ok": 10,
+            "changed": 2,
+            "unreachable": 0,
+            "failures": 0,
+            "skipped": 1,
+            "rescued": 0,
+            "ignored": 0,
+        },
+        "db-1": {
+            "ok": 4,
+            "changed": 0,
+            "unreachable": 0,
+            "failures": 1,
+            "skipped": 0,
+            "rescued": 1,
+            "ignored": 2,
+        },
+    }
+    callback = CallbackModule()
+    callback.v2_runner_on_ok(_Result("web-1", "nginx is installed", changed=True))
+    callback.v2_runner_on_ok(_Result("web-1", "nginx runs", changed=False))
+    callback.v2_runner_on_ok(_Result("web-1", "the site is enabled", changed=True))
+    callback.v2_playbook_on_stats(_Stats(stats))
+    hosts, changed = deploy.read_summary(path)
+    assert hosts == [
+        HostSummary("db-1", ok=4, failures=1, rescued=1, ignored=2),
+        HostSummary("web-1", ok=10, changed=2, skipped=1),
+    ]
+    assert changed == {"web-1": ["nginx is installed", "the site is enabled"]}
+    assert set(json.loads(path.read_text())) == {"hosts", "changed_tasks"}
+
+
+def test_callback_without_a_summary_file_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PDIC_SUMMARY_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    CallbackModule().v2_playbook_on_stats(_Stats({"a": {"ok": 1}}))
+    assert list(tmp_path.iterdir()) == []
