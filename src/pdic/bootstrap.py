@@ -43,6 +43,7 @@ from pdic.inventory import Host, Inventory, load_inventory  # noqa: E402
 
 BOOTSTRAP_PACKAGES = ["python3", "python3-apt", "sudo", "tzdata", "chrony", "ca-certificates"]
 PROXY_CONF = "/etc/apt/apt.conf.d/01pdic-proxy"
+APT_TIMEOUT = 600  # seconds: an apt command that hangs fails the host instead of the run
 SUDOERS = "/etc/sudoers.d/pdic-ops"
 # No HTTP pipelining through the proxy: apt's http method was seen to hang in CLOSE-WAIT when
 # many hosts asked apt-cacher-ng for the same uncached file at once.
@@ -91,11 +92,20 @@ def render_etc_hosts(inv: Inventory, host: Host) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _as_list(host: Host, key: str) -> list[str]:
+    value = host.get(key) or []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise BootstrapError(f"{host.name}: {key}: must be a list of strings, not {value!r}")
+    return [str(v) for v in value]
+
+
 def ops_public_keys(host: Host) -> list[str]:
     """The operations account's public keys: files named by the inventory, and inline keys."""
-    keys: list[str] = [str(k).strip() for k in host.get("pdic_ops_authorized_keys", []) or []]
-    for name in host.get("pdic_ops_authorized_key_files", []) or []:
-        path = Path(str(name)).expanduser()
+    keys = [k.strip() for k in _as_list(host, "pdic_ops_authorized_keys") if k.strip()]
+    for name in _as_list(host, "pdic_ops_authorized_key_files"):
+        path = Path(name).expanduser()
         try:
             keys.extend(line.strip() for line in path.read_text().splitlines() if line.strip())
         except OSError as exc:
@@ -170,6 +180,18 @@ def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[A
     # second bootstrap (hours later too) changes nothing.
     missing = [p for p in active if _missing_packages(p)]
     if missing:
+        # Package lists one host at a time (apt-cacher-ng was seen to fail when several hosts
+        # refreshed the same index at once, and apt then hung), then installs in parallel.
+        queued.append(
+            add_op(
+                state,
+                apt.update,
+                name="the package lists are fresh",
+                host=missing,
+                _serial=True,
+                _timeout=APT_TIMEOUT,
+            )
+        )
         queued.append(
             add_op(
                 state,
@@ -177,8 +199,8 @@ def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[A
                 name="python3 and the packages Ansible needs are installed",
                 packages=BOOTSTRAP_PACKAGES,
                 no_recommends=True,
-                update=True,
                 host=missing,
+                _timeout=APT_TIMEOUT,
             )
         )
     for phost in active:

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from pdic.errors import InventoryError, PdicError
@@ -221,27 +220,27 @@ def _print_status(states: list[HostState]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code.
+
+    The command line library handles usage errors itself (message, exit code 2) and aborted
+    prompts (exit code 1); pdic's domain errors become ``pdic: error: ...`` lines and code 2.
+    """
     command = typer.main.get_command(app)
     try:
-        rc = command.main(args=argv, prog_name="pdic", standalone_mode=False)
+        command.main(args=argv, prog_name="pdic", standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
     except PdicError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"pdic: error: {line}", file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
-        print("pdic: aborted", file=sys.stderr)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
     except KeyboardInterrupt:
         print("pdic: interrupted", file=sys.stderr)
         return 130
-    # Without standalone mode, click returns the code of a raised Exit instead of raising it.
-    return rc if isinstance(rc, int) else 0
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ cgroup), set kernel sysctls for hosts, or reach anything outside the lab bridge.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import json
 import os
@@ -193,8 +194,12 @@ def _ns_name(host: str) -> str:
 
 
 def _veth_name(host: str) -> str:
-    # Interface names are at most 15 characters.
-    return f"pl-{host}"[:15]
+    """Host-side interface name: at most 15 characters, distinct for distinct hosts."""
+    name = f"pl-{host}"
+    if len(name) <= 15:
+        return name
+    digest = hashlib.sha1(host.encode()).hexdigest()[:6]
+    return f"pl-{host[:5]}-{digest}"
 
 
 def require_root_and_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:
@@ -207,16 +212,14 @@ def require_root_and_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:
         raise LabError(f"missing tools: {names}; install: apt-get install {' '.join(missing)}")
 
 
-def host_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
-    """The Debian mirror this machine's own apt sources use (never a hard-coded host name)."""
-    candidates: list[str] = []
+def _apt_uris(sources_dir: Path) -> list[str]:
+    """Every repository URI of this machine's apt sources (deb822 and one-line formats)."""
+    uris: list[str] = []
     for path in sorted(sources_dir.glob("sources.list.d/*.sources")):
         for line in path.read_text().splitlines():
             if line.startswith("URIs:"):
-                candidates.extend(line.split(":", 1)[1].split())
-    legacy = sources_dir / "sources.list"
-    legacy_files = [legacy, *sorted(sources_dir.glob("sources.list.d/*.list"))]
-    for path in legacy_files:
+                uris.extend(u.rstrip("/") for u in line.split(":", 1)[1].split())
+    for path in [sources_dir / "sources.list", *sorted(sources_dir.glob("sources.list.d/*.list"))]:
         if not path.is_file():
             continue
         for line in path.read_text().splitlines():
@@ -224,22 +227,21 @@ def host_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
             if parts and parts[0] == "deb":
                 uri = next((p for p in parts[1:] if "://" in p), None)
                 if uri:
-                    candidates.append(uri)
-    for uri in candidates:
-        if uri.rstrip("/").endswith("/debian"):
-            return uri.rstrip("/")
+                    uris.append(uri.rstrip("/"))
+    return uris
+
+
+def host_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine's own apt sources use (never a hard-coded host name)."""
+    for uri in _apt_uris(sources_dir):
+        if uri.endswith("/debian"):
+            return uri
     raise LabError(f"{sources_dir}: no Debian mirror (a URI ending in /debian) in the apt sources")
 
 
 def host_security_mirror(sources_dir: Path = Path("/etc/apt")) -> str | None:
     """The security mirror from this machine's apt sources, if it has one."""
-    for path in sorted(sources_dir.glob("sources.list.d/*.sources")):
-        for line in path.read_text().splitlines():
-            if line.startswith("URIs:"):
-                for uri in line.split(":", 1)[1].split():
-                    if uri.rstrip("/").endswith("/debian-security"):
-                        return uri.rstrip("/")
-    return None
+    return next((u for u in _apt_uris(sources_dir) if u.endswith("/debian-security")), None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,10 +637,11 @@ class Lab:
                 raise LabError(
                     f"{h.name}: ansible_host {h.address!r} is not an IPv4 address"
                 ) from exc
-            if addr not in net.network or str(addr) == net.gateway:
+            reserved = {net.network.network_address, net.network.broadcast_address}
+            if addr not in net.network or str(addr) == net.gateway or addr in reserved:
                 raise LabError(
-                    f"{h.name}: ansible_host {addr} must be inside {net.network} "
-                    f"and not the bridge address {net.gateway}"
+                    f"{h.name}: ansible_host {addr} must be inside {net.network}, not its "
+                    f"network or broadcast address, and not the bridge address {net.gateway}"
                 )
         return hosts
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
-from conftest import Run, pdic
+from conftest import INVENTORY, Run, pdic
 from recap import recap
 
 from pdic.inventory import Inventory
@@ -25,19 +27,16 @@ def test_second_bootstrap_changes_nothing(deployed: Run) -> None:
     assert CHANGED.findall(again.stdout) == [], again.stdout
 
 
-def test_unreachable_host_does_not_stop_the_others(bootstrapped: Run, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # --limit to two hosts, one of them pointed at an address where nothing answers.
-    import shutil
-
-    from conftest import INVENTORY
-
+def test_unreachable_host_does_not_stop_the_others(bootstrapped: Run, tmp_path: Path) -> None:
+    # A copy of the inventory where hcc-1's ssh port is closed; portal-1 is untouched, so the
+    # run is the real bootstrap for it (and changes nothing).
     inv = tmp_path / "inv"
     shutil.copytree(INVENTORY, inv)
-    hosts = (inv / "hosts.yml").read_text().replace("10.251.0.13", "10.251.0.250")
-    (inv / "hosts.yml").write_text(hosts)
+    (inv / "host_vars").mkdir(exist_ok=True)
+    (inv / "host_vars" / "hcc-1.yml").write_text("---\nansible_port: 2\n")
     run = pdic("bootstrap", "-i", str(inv), "--limit", "hcc-1,portal-1")
     assert run.returncode == 1, run
     result = recap(run.stdout)
     assert result["hcc-1"]["unreachable"] == 1, run
-    assert result["portal-1"] == {**result["portal-1"], "failed": 0, "unreachable": 0}, run
-    assert result["portal-1"]["ok"] > 0, run
+    assert result["portal-1"]["failed"] == 0 and result["portal-1"]["unreachable"] == 0, run
+    assert result["portal-1"]["ok"] > 0 and result["portal-1"]["changed"] == 0, run

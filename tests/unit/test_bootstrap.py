@@ -122,11 +122,6 @@ def test_ops_keys_from_an_empty_key_file_is_an_error(tmp_path: Path) -> None:
         bootstrap.ops_public_keys(_host(pdic_ops_authorized_key_files=[str(empty)]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a single key given as a string (not a list) is taken one character per key; "
-    "the inventory check does not validate these variables",
-)
 def test_ops_key_given_as_a_string_is_one_key_or_an_error() -> None:
     try:
         keys = bootstrap.ops_public_keys(_host(pdic_ops_authorized_keys=KEY_A))

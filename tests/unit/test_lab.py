@@ -155,10 +155,6 @@ def test_no_security_mirror_is_none(tmp_path: Path) -> None:
     assert lab.host_security_mirror(apt) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="host_security_mirror reads only deb822 .sources files, host_mirror reads both",
-)
 def test_security_mirror_from_legacy_sources_list(tmp_path: Path) -> None:
     apt = _apt_dir(tmp_path / "apt", {"sources.list": "sources.list"})
     assert lab.host_security_mirror(apt) == "http://security.debian.org/debian-security"
@@ -312,9 +308,6 @@ def test_veth_name_keeps_a_short_host_name() -> None:
     assert lab._veth_name("portal-1") == "pl-portal-1"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="_veth_name truncates: hosts sharing their first 12 characters collide"
-)
 def test_veth_names_of_long_host_names_differ() -> None:
     assert lab._veth_name("monitoring-node-1") != lab._veth_name("monitoring-node-2")
 
@@ -407,10 +400,6 @@ def test_hosts_rejects_an_address_the_lab_cannot_give(
     assert why in str(err.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lab.hosts accepts the network's broadcast address (inventory check rejects it)",
-)
 def test_hosts_rejects_the_broadcast_address(
     write_inventory: WriteInventory, tmp_path: Path
 ) -> None:
