@@ -48,7 +48,7 @@ REQUIRED_TOOLS = {
 }
 EXIT_REBOOT = 133
 # Bumped when _prepare_base changes: a cached base image is prepared again, not rebuilt.
-BASE_PREPARED = 3
+BASE_PREPARED = 4
 
 # Runs as the supervisor of one host: boots it again when the container reboots.
 SUPERVISOR = r"""
@@ -334,6 +334,11 @@ def _prepare_base(root: Path, mirror: str, security: str | None) -> None:
     (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources_text(mirror, security))
     (root / "etc/default/locale").write_text("LANG=C.UTF-8\n")
+    # debootstrap copied this machine's resolver, which lab hosts cannot and must not reach.
+    (root / "etc/resolv.conf").unlink(missing_ok=True)
+    (root / "etc/resolv.conf").write_text(
+        "# The lab has no DNS: host names come from /etc/hosts.\n"
+    )
     # Fail fast on a bad proxy instead of hanging, and retry: with HTTP pipelining, apt's http
     # method was seen to hang in CLOSE-WAIT when nine hosts asked the proxy for one file at once.
     (root / "etc/apt/apt.conf.d/10pdic-timeouts").write_text(
@@ -398,8 +403,10 @@ def ensure_host_net(host: Host, net: LabNet) -> None:
         _run([*inside, "ip", "addr", "add", cidr, "dev", "eth0"])
     _run([*inside, "ip", "link", "set", "lo", "up"])
     _run([*inside, "ip", "link", "set", "eth0", "up"])
-    if "default" not in _run([*inside, "ip", "-4", "route", "show", "default"]).stdout:
-        _run([*inside, "ip", "route", "add", "default", "via", net.gateway])
+    # No default route, on purpose: a lab host reaches the lab's subnet (its peers and the
+    # proxy on the bridge) and nothing else; anything outside fails at once as unreachable.
+    if "default" in _run([*inside, "ip", "-4", "route", "show", "default"]).stdout:
+        _run([*inside, "ip", "route", "del", "default"])
 
 
 def remove_host_net(name: str) -> None:
@@ -534,6 +541,10 @@ def start_host(paths: LabPaths, host: Host) -> bool:
         "--keep-unit",
         "--console=read-only",
         f"--network-namespace-path=/run/netns/{_ns_name(host.name)}",
+        # The host's resolver and time zone are not the lab's: bootstrap sets the time zone,
+        # and the lab has no DNS (names come from /etc/hosts).
+        "--resolv-conf=off",
+        "--timezone=off",
         f"--machine={host.name}",
         f"--hostname={host.name}",
     ]

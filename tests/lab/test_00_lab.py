@@ -62,3 +62,14 @@ def test_second_up_is_a_quick_no_op(lab: Run) -> None:
     assert again.returncode == 0, again
     assert "nothing to do" in again.stdout
     assert time.monotonic() - start < 30
+
+
+def test_hosts_reach_only_the_lab_subnet(lab: Run, inventory: Inventory) -> None:
+    # No default route and no resolver: nothing leaves the lab, and lookups fail at once.
+    for name in inventory.hosts:
+        inside = ["ip", "netns", "exec", _ns_name(name)]
+        routes = subprocess.run([*inside, "ip", "-4", "route"], capture_output=True, text=True)
+        assert "default" not in routes.stdout, f"{name}: {routes.stdout}"
+        outside = subprocess.run([*inside, "ip", "route", "get", "192.0.2.1"], capture_output=True)
+        assert outside.returncode != 0, f"{name}: an outside address is routable"
+    assert "nameserver" not in (LabPaths.default().base / "etc/resolv.conf").read_text()

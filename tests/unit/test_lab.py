@@ -503,6 +503,7 @@ def _assert_prepared(root: Path, mirror: str, security: str | None) -> None:
     sources = (root / "etc/apt/sources.list.d/debian.sources").read_text()
     assert sources == lab._sources_text(mirror, security)
     assert (root / "etc/default/locale").read_text() == "LANG=C.UTF-8\n"
+    assert "nameserver" not in (root / "etc/resolv.conf").read_text()
     apt_conf = (root / "etc/apt/apt.conf.d/10pdic-timeouts").read_text().splitlines()
     assert 'Acquire::http::Pipeline-Depth "0";' in apt_conf
     dropin = (root / "etc/systemd/system/ssh.service.d/pdic-hostkeys.conf").read_text()
