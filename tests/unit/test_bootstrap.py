@@ -199,3 +199,25 @@ def test_proxy_text() -> None:
 )
 def test_host_result_success(fields: dict[str, Any], success: bool) -> None:
     assert bootstrap.HostResult("db-1", **fields).success is success
+
+
+def test_every_connection_gets_tcp_nodelay() -> None:
+    # A real TCP connection on loopback, behind the attributes pyinfra's SSH connector has.
+    import socket
+    from types import SimpleNamespace
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname())
+    try:
+        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        transport = SimpleNamespace(sock=client)
+        connector = SimpleNamespace(client=SimpleNamespace(get_transport=lambda: transport))
+        unconnected = SimpleNamespace(connector=SimpleNamespace(client=None))
+        state = SimpleNamespace(activated_hosts=[SimpleNamespace(connector=connector), unconnected])
+        bootstrap._set_nodelay(state)  # type: ignore[arg-type]
+        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        client.close()
+        server.close()
