@@ -1,0 +1,96 @@
+"""Backup checks: a recent backup exists, backup jobs are scheduled, a restore drill is recorded.
+
+The restore-drill record is a small JSON file (``{"date": "YYYY-MM-DD", "result": "ok", ...}``)
+that the drill writes on the backup host; this module only reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, as_int, check
+
+
+@check("backups_pgbackrest_recent")
+def backups_pgbackrest_recent(host: HostLike, *, max_age_hours: int = 26) -> CheckOutcome:
+    """Every pgBackRest stanza has a backup that finished within ``max_age_hours``."""
+    probe = Probe(host)
+    result = probe.run("runuser -u postgres -- pgbackrest info --output=json")
+    now = as_int(probe.run("date +%s").stdout.strip())
+    if result.rc != 0 or now is None:
+        return probe.error("pgbackrest info failed")
+    try:
+        stanzas = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return probe.error("pgbackrest info did not print JSON")
+    if not stanzas:
+        return probe.failed("no pgBackRest stanza")
+    problems = []
+    for stanza in stanzas:
+        stops = [b.get("timestamp", {}).get("stop", 0) for b in stanza.get("backup", [])]
+        if not stops:
+            problems.append(f"stanza {stanza.get('name')}: no backup")
+            continue
+        hours = (now - max(stops)) / 3600
+        if hours > max_age_hours:
+            problems.append(f"stanza {stanza.get('name')}: last backup {hours:.0f} h ago")
+    return probe.verdict(problems, f"{len(stanzas)} stanzas backed up < {max_age_hours} h ago")
+
+
+@check("backups_repository_recent")
+def backups_repository_recent(
+    host: HostLike, *, paths: Sequence[str] = ("/srv/backup",), max_age_hours: int = 26
+) -> CheckOutcome:
+    """Each backup repository received a file within ``max_age_hours``."""
+    probe = Probe(host)
+    problems = []
+    for path in paths:
+        result = probe.run("find %s -type f -mmin -%s -print -quit", path, max_age_hours * 60)
+        if result.rc != 0:
+            problems.append(f"{path}: cannot be searched")
+        elif not result.stdout.strip():
+            problems.append(f"{path}: nothing written in the last {max_age_hours} h")
+    return probe.verdict(problems, f"recent backups in {list(paths)}")
+
+
+@check("backups_timers_scheduled")
+def backups_timers_scheduled(
+    host: HostLike, *, patterns: Sequence[str] = ("pgbackrest", "restic", "borg")
+) -> CheckOutcome:
+    """A systemd timer schedules a backup job (its unit name has one of ``patterns``)."""
+    probe = Probe(host)
+    timers = probe.run("systemctl list-timers --all --no-legend --plain").stdout
+    found = [line for line in timers.splitlines() if any(p in line for p in patterns)]
+    return probe.verdict(
+        [] if found else [f"no timer for {list(patterns)}"], f"{len(found)} backup timers"
+    )
+
+
+@check("backups_restore_drill_recent")
+def backups_restore_drill_recent(
+    host: HostLike,
+    *,
+    record: str = "/var/lib/pdic/restore-drill.json",
+    max_age_days: int = 90,
+) -> CheckOutcome:
+    """A successful restore drill is recorded within ``max_age_days`` days."""
+    probe = Probe(host)
+    result = probe.run("cat -- %s", record)
+    today = probe.run("date +%F").stdout.strip()
+    if result.rc != 0:
+        return probe.failed(f"no restore drill record ({record})")
+    try:
+        data = json.loads(result.stdout)
+        when = dt.date.fromisoformat(str(data["date"]))
+        now = dt.date.fromisoformat(today)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return probe.error(f"{record} is not a drill record with a date")
+    problems = []
+    if data.get("result") != "ok":
+        problems.append(f"last drill result is {data.get('result')!r}")
+    age = (now - when).days
+    if age > max_age_days:
+        problems.append(f"last drill {age} days ago, must be <= {max_age_days}")
+    return probe.verdict(problems, f"restore drill ok on {when} ({age} days ago)")

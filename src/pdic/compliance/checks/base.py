@@ -1,0 +1,205 @@
+"""The checks registry: named, read-only probes of one host and what they found.
+
+A check is a plain function ``fn(host, **params) -> CheckOutcome`` registered under a stable
+name with :func:`check`. ``host`` is a pytest-testinfra ``Host`` (anything with
+``run(command, *args)`` returning ``rc``/``stdout``/``stderr`` will do, which is how the unit
+tests feed recorded outputs). Keyword parameters carry the thresholds; their defaults are pdic's
+and a control may override them in the catalogue (``params:``), so an auditor changes a figure
+in YAML, not in code.
+
+A check only reads: every command it runs goes through :class:`Probe`, which quotes the
+arguments (``probe.run("stat -c %%a -- %s", path)``) and keeps each command with an excerpt of
+what it returned as evidence. It does not decide whether a control applies to a host (the
+catalogue's ``groups`` and ``container`` fields do that) and it never installs anything.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Status = Literal["pass", "fail", "not_applicable", "error"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "not_applicable", "error")
+
+EXCERPT_LINES = 40
+"""Evidence keeps at most this many lines of a command's output ..."""
+EXCERPT_CHARS = 4000
+"""... and at most this many characters."""
+
+CHECK_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class CommandResult(Protocol):
+    """What ``host.run`` returns (testinfra's ``CommandResult``)."""
+
+    @property
+    def rc(self) -> int: ...
+
+    @property
+    def stdout(self) -> str: ...
+
+    @property
+    def stderr(self) -> str: ...
+
+
+class HostLike(Protocol):
+    """The part of testinfra's ``Host`` a check uses."""
+
+    def run(self, command: str, *args: str) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One command a check ran, its exit status and an excerpt of what it printed."""
+
+    command: str
+    exit_status: int
+    output: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "exit_status": self.exit_status, "output": self.output}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The verdict of one check on one host."""
+
+    status: Status
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+def excerpt(text: str) -> str:
+    """The first EXCERPT_LINES lines / EXCERPT_CHARS characters of ``text``, marked if cut."""
+    lines = text.rstrip("\n").splitlines()
+    cut = lines[:EXCERPT_LINES]
+    out = "\n".join(cut)
+    if len(out) > EXCERPT_CHARS:
+        out = out[:EXCERPT_CHARS]
+    if len(cut) < len(lines) or len(out) < len("\n".join(cut)):
+        out += f"\n[... {len(lines)} lines in all, cut]"
+    return out
+
+
+def render(command: str, *args: object) -> str:
+    """The command line testinfra runs for ``host.run(command, *args)``."""
+    if not args:
+        return command
+    return command % tuple(shlex.quote(str(a)) for a in args)
+
+
+class Probe:
+    """Runs read-only commands on one host and keeps what each returned as evidence."""
+
+    def __init__(self, host: HostLike) -> None:
+        self.host = host
+        self.evidence: list[Evidence] = []
+
+    def run(self, command: str, *args: object) -> CommandResult:
+        result = self.host.run(command, *(str(a) for a in args))
+        output = result.stdout
+        if result.stderr.strip():
+            output = f"{output.rstrip()}\n[stderr] {result.stderr.strip()}".lstrip("\n")
+        self.evidence.append(Evidence(render(command, *args), result.rc, excerpt(output)))
+        return result
+
+    def outcome(self, status: Status, message: str) -> CheckOutcome:
+        return CheckOutcome(status, message, tuple(self.evidence))
+
+    def passed(self, message: str) -> CheckOutcome:
+        return self.outcome("pass", message)
+
+    def failed(self, message: str) -> CheckOutcome:
+        return self.outcome("fail", message)
+
+    def not_applicable(self, message: str) -> CheckOutcome:
+        return self.outcome("not_applicable", message)
+
+    def error(self, message: str) -> CheckOutcome:
+        return self.outcome("error", message)
+
+    def verdict(self, problems: list[str], ok: str) -> CheckOutcome:
+        """``fail`` naming every problem, or ``pass`` with ``ok``."""
+        return self.failed("; ".join(problems)) if problems else self.passed(ok)
+
+
+CheckFn = Callable[..., CheckOutcome]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its name, function, and the parameters it accepts."""
+
+    name: str
+    fn: CheckFn
+    params: Mapping[str, Any]
+    doc: str
+
+    def __call__(self, host: HostLike, **params: Any) -> CheckOutcome:
+        return self.fn(host, **params)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(name: str) -> Callable[[CheckFn], CheckFn]:
+    """Register ``fn(host, *, param=default, ...)`` as the check called ``name``."""
+    if not CHECK_NAME.fullmatch(name):
+        raise ValueError(f"check name {name!r} must match {CHECK_NAME.pattern}")
+
+    def register(fn: CheckFn) -> CheckFn:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} is registered twice")
+        signature = inspect.signature(fn)
+        params = {
+            p.name: p.default
+            for p in list(signature.parameters.values())[1:]
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        doc = inspect.getdoc(fn) or ""
+        REGISTRY[name] = Check(name, fn, params, doc.splitlines()[0] if doc else "")
+        return fn
+
+    return register
+
+
+def in_container(probe: Probe) -> str | None:
+    """The container technology the host runs in (``systemd-nspawn``, ...), or None."""
+    result = probe.run("systemd-detect-virt --container")
+    name = result.stdout.strip()
+    return name if result.rc == 0 and name and name != "none" else None
+
+
+# small parsers shared by the checks
+
+
+def key_values(text: str, sep: str = "=") -> dict[str, str]:
+    """``key = value`` lines (comments and blank lines skipped); a later key wins."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if sep in line:
+            key, value = line.split(sep, 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def words_config(text: str) -> dict[str, str]:
+    """``KEY value`` lines such as login.defs; the first value of a key wins (as there)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split("#", 1)[0].split(None, 1)
+        if len(parts) == 2:
+            out.setdefault(parts[0], parts[1].strip())
+    return out
+
+
+def as_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

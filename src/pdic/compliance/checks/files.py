@@ -1,0 +1,180 @@
+"""File checks: modes and owners of sensitive files, world-writable files, SUID inventory.
+
+Modes are compared as "no more than": a check fails when the file grants a permission bit the
+limit does not (``/etc/shadow`` at 0600 passes a 0640 limit; at 0644 it fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
+
+SYSTEM_PATHS = ("/etc", "/usr", "/boot", "/opt", "/srv", "/var/lib", "/var/spool", "/root")
+
+# Debian 12's own setuid/setgid programs (base system, sudo, openssh, dbus, postfix, cron).
+DEBIAN_SUID_SGID = (
+    "/usr/bin/chage",
+    "/usr/bin/chfn",
+    "/usr/bin/chsh",
+    "/usr/bin/crontab",
+    "/usr/bin/dotlockfile",
+    "/usr/bin/expiry",
+    "/usr/bin/fusermount3",
+    "/usr/bin/gpasswd",
+    "/usr/bin/mount",
+    "/usr/bin/newgrp",
+    "/usr/bin/passwd",
+    "/usr/bin/ssh-agent",
+    "/usr/bin/su",
+    "/usr/bin/sudo",
+    "/usr/bin/umount",
+    "/usr/bin/wall",
+    "/usr/bin/write.ul",
+    "/usr/lib/dbus-1.0/dbus-daemon-launch-helper",
+    "/usr/lib/openssh/ssh-keysign",
+    "/usr/lib/polkit-1/polkit-agent-helper-1",
+    "/usr/sbin/pam_extrausers_chkpwd",
+    "/usr/sbin/postdrop",
+    "/usr/sbin/postqueue",
+    "/usr/sbin/unix_chkpwd",
+)
+
+
+def file_mode(
+    host: HostLike, path: str, limit: int, owners: Sequence[str], groups: Sequence[str]
+) -> CheckOutcome:
+    """``path`` exists with no permission beyond ``limit``, owned by one of owners:groups."""
+    probe = Probe(host)
+    result = probe.run("stat -L -c '%%a %%U %%G' -- %s", path)
+    if result.rc != 0:
+        return probe.failed(f"{path} does not exist or cannot be read")
+    mode_text, owner, group = result.stdout.split()
+    mode = int(mode_text, 8)
+    problems = []
+    if mode & ~limit & 0o7777:
+        problems.append(f"{path} has mode {mode:04o}, must be at most {limit:04o}")
+    if owner not in owners:
+        problems.append(f"{path} is owned by {owner}, must be {'/'.join(owners)}")
+    if group not in groups:
+        problems.append(f"{path} has group {group}, must be {'/'.join(groups)}")
+    return probe.verdict(problems, f"{path} {mode:04o} {owner}:{group}")
+
+
+@check("files_passwd_permissions")
+def files_passwd_permissions(host: HostLike) -> CheckOutcome:
+    """/etc/passwd is 0644 or stricter, root:root."""
+    return file_mode(host, "/etc/passwd", 0o644, ["root"], ["root"])
+
+
+@check("files_group_permissions")
+def files_group_permissions(host: HostLike) -> CheckOutcome:
+    """/etc/group is 0644 or stricter, root:root."""
+    return file_mode(host, "/etc/group", 0o644, ["root"], ["root"])
+
+
+@check("files_shadow_permissions")
+def files_shadow_permissions(host: HostLike) -> CheckOutcome:
+    """/etc/shadow is 0640 or stricter, root:shadow (or root:root)."""
+    return file_mode(host, "/etc/shadow", 0o640, ["root"], ["shadow", "root"])
+
+
+@check("files_gshadow_permissions")
+def files_gshadow_permissions(host: HostLike) -> CheckOutcome:
+    """/etc/gshadow is 0640 or stricter, root:shadow (or root:root)."""
+    return file_mode(host, "/etc/gshadow", 0o640, ["root"], ["shadow", "root"])
+
+
+@check("files_sudoers_permissions")
+def files_sudoers_permissions(host: HostLike) -> CheckOutcome:
+    """/etc/sudoers is 0440 or stricter, root:root."""
+    return file_mode(host, "/etc/sudoers", 0o440, ["root"], ["root"])
+
+
+@check("files_sshd_config_permissions")
+def files_sshd_config_permissions(host: HostLike) -> CheckOutcome:
+    """/etc/ssh/sshd_config is 0600 or stricter, root:root."""
+    return file_mode(host, "/etc/ssh/sshd_config", 0o600, ["root"], ["root"])
+
+
+def _found(probe: Probe, command: str, *args: object) -> list[str] | None:
+    """Lines a ``find`` printed; None when it failed outright (nothing was searched)."""
+    result = probe.run(command, *args)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.rc != 0 and not lines and not result.stderr.strip().startswith("find:"):
+        return None
+    return lines
+
+
+def _paths_args(paths: Sequence[str]) -> str:
+    return " ".join(["%s"] * len(paths))
+
+
+@check("files_private_keys_protected")
+def files_private_keys_protected(
+    host: HostLike, *, paths: Sequence[str] = ("/etc/ssl/private", "/etc/ssh")
+) -> CheckOutcome:
+    """Private keys (``*_key``, ``*.key``, all of /etc/ssl/private) grant nothing to others."""
+    probe = Probe(host)
+    command = (
+        f"find {_paths_args(paths)} -xdev -type f "
+        r"\( -name '*_key' -o -name '*.key' -o -path '/etc/ssl/private/*' \) -perm /0007"
+    )
+    found = _found(probe, command, *paths)
+    if found is None:
+        return probe.error("find failed")
+    return probe.verdict([f"readable by others: {found}"] if found else [], "no key open to others")
+
+
+@check("files_no_world_writable")
+def files_no_world_writable(host: HostLike, *, paths: Sequence[str] = SYSTEM_PATHS) -> CheckOutcome:
+    """No world-writable regular file under the system paths."""
+    probe = Probe(host)
+    found = _found(probe, f"find {_paths_args(paths)} -xdev -type f -perm -0002", *paths)
+    if found is None:
+        return probe.error("find failed")
+    return probe.verdict(
+        [f"{len(found)} world-writable files: {found[:20]}"] if found else [],
+        f"no world-writable file under {' '.join(paths)}",
+    )
+
+
+@check("files_world_writable_dirs_sticky")
+def files_world_writable_dirs_sticky(host: HostLike) -> CheckOutcome:
+    """Every world-writable directory has the sticky bit (/tmp-like), on the root filesystem."""
+    probe = Probe(host)
+    found = _found(probe, "find / -xdev -type d -perm -0002 ! -perm -1000")
+    if found is None:
+        return probe.error("find failed")
+    return probe.verdict(
+        [f"world-writable directories without sticky bit: {found[:20]}"] if found else [],
+        "every world-writable directory is sticky",
+    )
+
+
+@check("files_no_unowned")
+def files_no_unowned(host: HostLike) -> CheckOutcome:
+    """No file on the root filesystem without a known owner or group."""
+    probe = Probe(host)
+    found = _found(probe, r"find / -xdev \( -nouser -o -nogroup \)")
+    if found is None:
+        return probe.error("find failed")
+    return probe.verdict(
+        [f"{len(found)} unowned files: {found[:20]}"] if found else [], "no unowned file"
+    )
+
+
+@check("files_suid_sgid_inventory")
+def files_suid_sgid_inventory(
+    host: HostLike, *, approved: Sequence[str] = DEBIAN_SUID_SGID
+) -> CheckOutcome:
+    """Every setuid/setgid program on the root filesystem is in the approved inventory."""
+    probe = Probe(host)
+    found = _found(probe, "find / -xdev -type f -perm /6000")
+    if found is None:
+        return probe.error("find failed")
+    extra = sorted(set(found) - set(approved))
+    return probe.verdict(
+        [f"setuid/setgid programs outside the approved list: {extra}"] if extra else [],
+        f"{len(found)} setuid/setgid programs, all approved",
+    )

@@ -1,0 +1,257 @@
+"""Service checks: unneeded software, TLS versions and certificates, mail relay, PostgreSQL.
+
+TLS is probed from the host itself with ``openssl s_client`` against 127.0.0.1, so the check
+sees exactly what the daemon offers, whatever the firewall in front of it. Old protocols are
+offered at SECLEVEL=0 by the client, so a refused handshake means the server refused.
+PostgreSQL is asked through ``psql`` as the postgres account (``runuser``, root via sudo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
+
+UNNEEDED_PACKAGES = (
+    "telnetd",
+    "inetutils-telnetd",
+    "rsh-server",
+    "rsh-redone-server",
+    "nis",
+    "tftpd-hpa",
+    "xinetd",
+    "vsftpd",
+    "talkd",
+    "avahi-daemon",
+    "cups",
+    "slapd",
+    "snmpd",
+    "rpcbind",
+    "xserver-xorg-core",
+)
+UNNEEDED_UNITS = (
+    "avahi-daemon.service",
+    "cups.service",
+    "rpcbind.service",
+    "rpcbind.socket",
+    "nfs-server.service",
+    "smbd.service",
+    "snmpd.service",
+    "vsftpd.service",
+    "xinetd.service",
+    "bluetooth.service",
+)
+
+
+@check("services_no_unneeded_packages")
+def services_no_unneeded_packages(
+    host: HostLike, *, forbidden: Sequence[str] = UNNEEDED_PACKAGES
+) -> CheckOutcome:
+    """None of the packages a server of the centre does not need is installed."""
+    probe = Probe(host)
+    result = probe.run(
+        "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(["%s"] * len(forbidden)),
+        *forbidden,
+    )
+    installed = [
+        line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")
+    ]
+    return probe.verdict(
+        [f"unneeded packages installed: {installed}"] if installed else [],
+        "no unneeded package installed",
+    )
+
+
+@check("services_no_unneeded_services")
+def services_no_unneeded_services(
+    host: HostLike, *, forbidden: Sequence[str] = UNNEEDED_UNITS
+) -> CheckOutcome:
+    """None of the listed unneeded units is enabled or running."""
+    probe = Probe(host)
+    enabled = probe.run("systemctl list-unit-files --no-legend --state=enabled").stdout
+    active = probe.run("systemctl list-units --no-legend --plain --state=active").stdout
+    units = {line.split()[0] for line in (enabled + active).splitlines() if line.split()}
+    found = sorted(units & set(forbidden))
+    return probe.verdict(
+        [f"unneeded units enabled or active: {found}"] if found else [],
+        "no unneeded unit enabled or active",
+    )
+
+
+def _endpoint(spec: str) -> tuple[str, str | None]:
+    """``"443"`` -> ("443", None); ``"587/smtp"`` -> ("587", "smtp") for STARTTLS."""
+    port, _, starttls = str(spec).partition("/")
+    return port, starttls or None
+
+
+@check("services_tls_min_version")
+def services_tls_min_version(
+    host: HostLike,
+    *,
+    endpoints: Sequence[str] = (),
+    refused: Sequence[str] = ("tls1", "tls1_1"),
+) -> CheckOutcome:
+    """Every TLS endpoint of the host completes TLS 1.2+ and refuses TLS 1.0 and 1.1.
+
+    ``endpoints`` are ``port`` or ``port/starttls-protocol`` (``587/smtp``, ``143/imap``).
+    """
+    probe = Probe(host)
+    if not endpoints:
+        return probe.not_applicable("no TLS endpoint listed for this host")
+    problems = []
+    for spec in endpoints:
+        port, starttls = _endpoint(spec)
+        extra = f" -starttls {starttls}" if starttls else ""
+        base = "openssl s_client -brief -connect %s" + extra
+        target = f"127.0.0.1:{port}"
+        modern = [probe.run(base + f" -{v} </dev/null", target).rc for v in ("tls1_2", "tls1_3")]
+        if 0 not in modern:
+            problems.append(f"{spec}: no TLS 1.2 or 1.3 handshake")
+            continue
+        for version in refused:
+            old = probe.run(base + f" -{version} -cipher DEFAULT@SECLEVEL=0 </dev/null", target)
+            if old.rc == 0:
+                problems.append(f"{spec}: accepts {version.replace('_', '.').upper()}")
+    return probe.verdict(problems, f"TLS >= 1.2 only on {list(endpoints)}")
+
+
+@check("services_certificates_valid")
+def services_certificates_valid(
+    host: HostLike, *, paths: Sequence[str] = ("/etc/ssl/pdic",), min_days: int = 30
+) -> CheckOutcome:
+    """Every certificate (``*.crt``) under ``paths`` is valid for at least ``min_days`` more."""
+    probe = Probe(host)
+    listing = probe.run(
+        "find " + " ".join(["%s"] * len(paths)) + " -type f -name '*.crt'", *paths
+    ).stdout
+    files = sorted(line.strip() for line in listing.splitlines() if line.strip())
+    if not files:
+        return probe.not_applicable(f"no certificate under {' '.join(paths)}")
+    problems = []
+    for path in files:
+        result = probe.run(
+            "openssl x509 -noout -enddate -checkend %s -in %s", min_days * 86400, path
+        )
+        if result.rc != 0:
+            end = result.stdout.strip().splitlines()[0] if result.stdout.strip() else "unreadable"
+            problems.append(f"{path}: expires within {min_days} days ({end})")
+    return probe.verdict(problems, f"{len(files)} certificates valid > {min_days} days")
+
+
+def postconf(probe: Probe, *names: str) -> dict[str, str] | None:
+    result = probe.run("postconf " + " ".join(["%s"] * len(names)), *names)
+    if result.rc != 0:
+        return None
+    values = {}
+    for line in result.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+@check("services_mail_no_open_relay")
+def services_mail_no_open_relay(host: HostLike) -> CheckOutcome:
+    """Postfix relays only for its own networks and authenticated clients."""
+    probe = Probe(host)
+    conf = postconf(probe, "mynetworks", "smtpd_relay_restrictions", "smtpd_recipient_restrictions")
+    if conf is None:
+        return probe.error("postconf failed: Postfix is not installed or not readable")
+    problems = []
+    restrictions = (
+        conf.get("smtpd_relay_restrictions", "")
+        + ","
+        + conf.get("smtpd_recipient_restrictions", "")
+    )
+    if "reject_unauth_destination" not in restrictions and "defer_unauth_destination" not in (
+        restrictions
+    ):
+        problems.append("neither relay nor recipient restrictions reject unauthorised destinations")
+    networks = conf.get("mynetworks", "").replace(",", " ").split()
+    open_nets = [n for n in networks if n.strip("[]").endswith("/0")]
+    if open_nets:
+        problems.append(f"mynetworks trusts everyone: {open_nets}")
+    return probe.verdict(problems, "relay limited to mynetworks and authenticated clients")
+
+
+@check("services_mail_auth_tls_only")
+def services_mail_auth_tls_only(host: HostLike) -> CheckOutcome:
+    """Mail passwords only cross TLS: Postfix smtpd_tls_auth_only=yes, Dovecot ssl=required."""
+    probe = Probe(host)
+    conf = postconf(probe, "smtpd_tls_auth_only")
+    problems = []
+    if conf is None:
+        return probe.error("postconf failed: Postfix is not installed or not readable")
+    if conf.get("smtpd_tls_auth_only") != "yes":
+        problems.append(f"smtpd_tls_auth_only = {conf.get('smtpd_tls_auth_only')}")
+    dovecot = probe.run("doveconf -h ssl")
+    if dovecot.rc != 0:
+        problems.append("doveconf failed: Dovecot is not installed or not readable")
+    elif dovecot.stdout.strip() != "required":
+        problems.append(f"dovecot ssl = {dovecot.stdout.strip()}, must be required")
+    return probe.verdict(problems, "authentication only over TLS")
+
+
+PSQL = "runuser -u postgres -- psql -XAtq -F ' ' -c %s"
+
+
+def psql(probe: Probe, query: str) -> list[str] | None:
+    result = probe.run(PSQL, query)
+    if result.rc != 0:
+        return None
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def _pg_setting(host: HostLike, name: str, want: str) -> CheckOutcome:
+    probe = Probe(host)
+    rows = psql(probe, f"SHOW {name}")
+    if rows is None:
+        return probe.error("psql failed: PostgreSQL is not running or not reachable as postgres")
+    value = rows[0].strip() if rows else ""
+    return probe.verdict([] if value == want else [f"{name} = {value}, must be {want}"], value)
+
+
+@check("services_postgresql_scram")
+def services_postgresql_scram(host: HostLike) -> CheckOutcome:
+    """PostgreSQL hashes new passwords with SCRAM-SHA-256."""
+    return _pg_setting(host, "password_encryption", "scram-sha-256")
+
+
+@check("services_postgresql_ssl")
+def services_postgresql_ssl(host: HostLike) -> CheckOutcome:
+    """PostgreSQL accepts TLS connections (ssl = on)."""
+    return _pg_setting(host, "ssl", "on")
+
+
+HBA = "SELECT line_number, type, auth_method FROM pg_hba_file_rules ORDER BY line_number"
+
+
+def _hba(probe: Probe) -> list[tuple[str, str, str]] | None:
+    rows = psql(probe, HBA)
+    if rows is None:
+        return None
+    return [tuple(row.split()[:3]) for row in rows if len(row.split()) >= 3]  # type: ignore[misc]
+
+
+@check("services_postgresql_hostssl_only")
+def services_postgresql_hostssl_only(host: HostLike) -> CheckOutcome:
+    """Every network entry of pg_hba.conf requires TLS (hostssl; no host/hostnossl)."""
+    probe = Probe(host)
+    rules = _hba(probe)
+    if rules is None:
+        return probe.error("psql failed: pg_hba_file_rules cannot be read")
+    plain = [f"line {n}: {kind}" for n, kind, _ in rules if kind in ("host", "hostnossl")]
+    return probe.verdict([f"network entries without TLS: {plain}"] if plain else [], "hostssl only")
+
+
+@check("services_postgresql_no_weak_auth")
+def services_postgresql_no_weak_auth(
+    host: HostLike, *, forbidden: Sequence[str] = ("trust", "password", "md5")
+) -> CheckOutcome:
+    """No pg_hba.conf entry uses trust, cleartext password or MD5 authentication."""
+    probe = Probe(host)
+    rules = _hba(probe)
+    if rules is None:
+        return probe.error("psql failed: pg_hba_file_rules cannot be read")
+    weak = [f"line {n}: {kind} {method}" for n, kind, method in rules if method in forbidden]
+    return probe.verdict([f"weak authentication: {weak}"] if weak else [], "no weak auth method")
