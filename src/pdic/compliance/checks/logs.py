@@ -239,3 +239,19 @@ def logging_audit_login_rules(
 ) -> CheckOutcome:
     """auditd records login and lockout records changing."""
     return audit_rules(host, watches)
+
+
+@check("logging_collector_receiving")
+def logging_collector_receiving(
+    host: HostLike, *, paths: Sequence[str] = ("/var/log/remote",), max_age_hours: int = 24
+) -> CheckOutcome:
+    """The central log collector wrote a received log within ``max_age_hours``."""
+    probe = Probe(host)
+    problems = []
+    for path in paths:
+        result = probe.run("find %s -type f -mmin -%s -print -quit", path, max_age_hours * 60)
+        if result.rc != 0:
+            problems.append(f"{path}: cannot be searched")
+        elif not result.stdout.strip():
+            problems.append(f"{path}: nothing received in the last {max_age_hours} h")
+    return probe.verdict(problems, f"logs received in {list(paths)}")

@@ -1,0 +1,577 @@
+"""The control catalogue, its frameworks and waivers: loaded from YAML and validated.
+
+Layout of the catalogue directory (``compliance/`` in the repository)::
+
+    controls/<area>.yml      controls: [ {id, title, rationale, severity, groups, mappings, ...} ]
+    frameworks/<name>.yml    key, title, and either clauses: [{id, ...}] or id_pattern
+    waivers.example.yml      waivers: [ {control, hosts, justification, approver, expires} ]
+
+A framework is data: a new one (Decree 331/2026, TCVN 14423:2026) is one more file and one
+more key under each control's ``mappings``, never code. Every problem is one line
+``file: key.path: what is wrong``; all of them are collected before :class:`ComplianceError`
+is raised. This module does not run checks or touch hosts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pdic.compliance.checks import registry
+from pdic.errors import PdicError
+from pdic.inventory.check import KNOWN_GROUPS
+from pdic.inventory.loader import render_path
+
+SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITY_WEIGHTS = {"critical": 10, "high": 5, "medium": 3, "low": 1}
+"""Weight of a control in the score, by severity (see :mod:`pdic.compliance.report`)."""
+
+ALL = "all"
+CONTROL_ID = re.compile(r"PDIC-[A-Z]+-[0-9]{3}")
+VARIABLE = re.compile(r"[a-z][a-z0-9_]*")
+CONTROL_KEYS = {
+    "id": True,
+    "title": True,
+    "rationale": True,
+    "severity": True,
+    "groups": True,
+    "mappings": True,
+    "inferred_mappings": True,
+    "checks": True,
+    "enforced_by": True,
+    "container": True,
+    "params": False,
+    "threshold_source": False,
+}
+WAIVER_KEYS = ("control", "hosts", "justification", "approver", "expires")
+
+KeyPath = tuple[str | int, ...]
+
+
+class ComplianceError(PdicError):
+    """The catalogue, a framework or a waiver file is unreadable or invalid.
+
+    ``problems`` holds one line per problem (``file: key.path: what is wrong``).
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in Vietnamese and English."""
+
+    vi: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Clause:
+    id: str
+    title: Text | None = None
+    inferred: bool = False
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A set of requirements controls map to: a clause list, or just an id pattern."""
+
+    key: str
+    title: Text
+    clauses: Mapping[str, Clause] = field(default_factory=dict)
+    id_pattern: str | None = None
+
+    def problem(self, clause: str) -> str | None:
+        """Why ``clause`` is not an id of this framework, or None if it is."""
+        if self.clauses:
+            return None if clause in self.clauses else f"{clause!r} is not a clause of {self.key}"
+        if self.id_pattern and not re.fullmatch(self.id_pattern, clause):
+            return f"{clause!r} does not look like a {self.key} id ({self.id_pattern})"
+        return None
+
+
+@dataclass(frozen=True)
+class Container:
+    """Whether a control can apply inside a container, and why not."""
+
+    applicable: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    area: str
+    title: Text
+    rationale: Text
+    severity: str
+    groups: tuple[str, ...]
+    mappings: Mapping[str, tuple[str, ...]]
+    inferred_mappings: tuple[str, ...]
+    checks: tuple[str, ...]
+    params: Mapping[str, Mapping[str, Any]]
+    enforced_by: str | None
+    container: Container
+    threshold_source: str | None = None
+
+    @property
+    def weight(self) -> int:
+        return SEVERITY_WEIGHTS[self.severity]
+
+    def applies_to(self, host_groups: Iterable[str]) -> bool:
+        return ALL in self.groups or bool(set(self.groups) & set(host_groups))
+
+    def check_params(self, check: str, host_groups: Iterable[str]) -> dict[str, Any]:
+        """The parameters for ``check`` on a host of ``host_groups``.
+
+        A value written ``{by_group: {all: [...], portal: [...]}}`` becomes the concatenation
+        of the lists of ``all`` and of each of the host's groups, in catalogue order.
+        """
+        groups = {ALL, *host_groups}
+        out: dict[str, Any] = {}
+        for name, value in self.params.get(check, {}).items():
+            if isinstance(value, Mapping) and set(value) == {"by_group"}:
+                merged: list[Any] = []
+                for group, items in value["by_group"].items():
+                    if group in groups:
+                        merged.extend(i for i in items if i not in merged)
+                out[name] = merged
+            else:
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    controls: Mapping[str, Control]
+    frameworks: Mapping[str, Framework]
+
+    def __len__(self) -> int:
+        return len(self.controls)
+
+    def by_area(self) -> dict[str, list[Control]]:
+        out: dict[str, list[Control]] = {}
+        for control in self.controls.values():
+            out.setdefault(control.area, []).append(control)
+        return out
+
+    def for_host(self, host_groups: Iterable[str]) -> list[Control]:
+        groups = list(host_groups)
+        return [c for c in self.controls.values() if c.applies_to(groups)]
+
+
+class _Problems:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lines: list[str] = []
+
+    def add(self, rel: str, path: KeyPath, what: str) -> None:
+        self.lines.append(f"{rel}: {render_path(path)}: {what}")
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            raise ComplianceError(self.lines)
+
+
+def _read(path: Path, rel: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ComplianceError(f"{rel}: (file): cannot read: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ComplianceError(f"{rel}: {where}: YAML syntax error: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ComplianceError(f"{rel}: (file): YAML syntax error: {exc}") from None
+
+
+def _text(value: Any) -> Text | None:
+    if isinstance(value, Mapping):
+        vi, en = value.get("vi"), value.get("en")
+        if isinstance(vi, str) and vi.strip() and isinstance(en, str) and en.strip():
+            return Text(vi.strip(), en.strip())
+    return None
+
+
+def _text_problem(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        return "must be a mapping with vi and en texts"
+    missing = [k for k in ("vi", "en") if not isinstance(value.get(k), str) or not value[k].strip()]
+    return f"missing {' and '.join(missing)} text"
+
+
+def load_frameworks(directory: Path, rel_base: str = "frameworks") -> dict[str, Framework]:
+    problems = _Problems(directory)
+    frameworks: dict[str, Framework] = {}
+    for path in sorted(directory.glob("*.yml")):
+        rel = f"{rel_base}/{path.name}"
+        data = _read(path, rel)
+        if not isinstance(data, Mapping):
+            problems.add(rel, (), "must be a mapping with key, title and clauses or id_pattern")
+            continue
+        key, title = data.get("key"), _text(data.get("title"))
+        if not isinstance(key, str) or not VARIABLE.fullmatch(key):
+            problems.add(rel, ("key",), "must be a lower-case identifier")
+            continue
+        if title is None:
+            problems.add(rel, ("title",), _text_problem(data.get("title")))
+        if key in frameworks:
+            problems.add(rel, ("key",), f"framework {key!r} is defined twice")
+        clauses: dict[str, Clause] = {}
+        for i, item in enumerate(data.get("clauses") or []):
+            cid = item.get("id") if isinstance(item, Mapping) else None
+            if not isinstance(cid, str) or not cid:
+                problems.add(rel, ("clauses", i, "id"), "must be a string")
+                continue
+            if cid in clauses:
+                problems.add(rel, ("clauses", i, "id"), f"clause {cid!r} is listed twice")
+            inferred = item.get("number") == "inferred" or item.get("content") == "inferred"
+            clauses[cid] = Clause(cid, _text(item.get("title")), inferred)
+        pattern = data.get("id_pattern")
+        if not clauses and not isinstance(pattern, str):
+            problems.add(rel, (), "needs clauses or id_pattern")
+        frameworks[key] = Framework(
+            key, title or Text(key, key), clauses, pattern if isinstance(pattern, str) else None
+        )
+    problems.raise_if_any()
+    return frameworks
+
+
+def load_catalogue(directory: Path | str) -> Catalogue:
+    """Read ``controls/*.yml`` and ``frameworks/*.yml`` under ``directory`` and validate them."""
+    root = Path(directory)
+    if not (root / "controls").is_dir():
+        raise ComplianceError(f"{root}: (file): no controls/ directory")
+    frameworks = load_frameworks(root / "frameworks")
+    checks = registry()
+    problems = _Problems(root)
+    controls: dict[str, Control] = {}
+    seen: dict[str, str] = {}
+    for path in sorted((root / "controls").glob("*.yml")):
+        rel = f"controls/{path.name}"
+        data = _read(path, rel)
+        items = data.get("controls") if isinstance(data, Mapping) else None
+        if not isinstance(items, list):
+            problems.add(rel, ("controls",), "must be a list of controls")
+            continue
+        for i, item in enumerate(items):
+            control = _control(item, path.stem, rel, ("controls", i), frameworks, checks, problems)
+            if control is None:
+                continue
+            if control.id in seen:
+                problems.add(
+                    rel,
+                    ("controls", i, "id"),
+                    f"duplicate id {control.id} (also in {seen[control.id]})",
+                )
+                continue
+            seen[control.id] = rel
+            controls[control.id] = control
+    problems.raise_if_any()
+    return Catalogue(controls, frameworks)
+
+
+def _control(
+    item: Any,
+    area: str,
+    rel: str,
+    at: KeyPath,
+    frameworks: Mapping[str, Framework],
+    checks: Mapping[str, Any],
+    problems: _Problems,
+) -> Control | None:
+    if not isinstance(item, Mapping):
+        problems.add(rel, at, "must be a mapping")
+        return None
+    before = len(problems.lines)
+    for key in item:
+        if key not in CONTROL_KEYS:
+            problems.add(rel, (*at, str(key)), f"unknown key (known: {', '.join(CONTROL_KEYS)})")
+    for key, required in CONTROL_KEYS.items():
+        if required and key not in item:
+            problems.add(rel, (*at, key), "is missing")
+    if len(problems.lines) > before:
+        return None
+    cid = item["id"]
+    if not isinstance(cid, str) or not CONTROL_ID.fullmatch(cid):
+        problems.add(rel, (*at, "id"), f"{cid!r} must look like PDIC-AREA-001")
+    title, rationale = _text(item["title"]), _text(item["rationale"])
+    for key, value in (("title", title), ("rationale", rationale)):
+        if value is None:
+            problems.add(rel, (*at, key), _text_problem(item[key]))
+    severity = item["severity"]
+    if severity not in SEVERITIES:
+        problems.add(
+            rel, (*at, "severity"), f"unknown severity {severity!r} ({', '.join(SEVERITIES)})"
+        )
+    groups = item["groups"]
+    known = (ALL, *KNOWN_GROUPS)
+    if not isinstance(groups, list) or not groups:
+        problems.add(rel, (*at, "groups"), "must be a non-empty list of inventory groups")
+        groups = []
+    for j, group in enumerate(groups):
+        if group not in known:
+            problems.add(rel, (*at, "groups", j), f"unknown group {group!r} ({', '.join(known)})")
+    mappings, inferred = _mappings(item, rel, at, frameworks, problems)
+    check_names = item["checks"]
+    if not isinstance(check_names, list) or not check_names:
+        problems.add(rel, (*at, "checks"), "must be a non-empty list of check names")
+        check_names = []
+    for j, name in enumerate(check_names):
+        if name not in checks:
+            problems.add(rel, (*at, "checks", j), f"unknown check {name!r}")
+    params = _params(item.get("params") or {}, check_names, checks, rel, (*at, "params"), problems)
+    enforced_by = item["enforced_by"]
+    if enforced_by is not None and (
+        not isinstance(enforced_by, str) or not VARIABLE.fullmatch(enforced_by)
+    ):
+        problems.add(rel, (*at, "enforced_by"), "must be a role variable name or null")
+    container = _container(item["container"], rel, (*at, "container"), problems)
+    threshold = item.get("threshold_source")
+    if threshold is not None and not isinstance(threshold, str):
+        problems.add(rel, (*at, "threshold_source"), "must be a text")
+    if len(problems.lines) > before:
+        return None
+    assert title is not None and rationale is not None and container is not None
+    return Control(
+        id=cid,
+        area=area,
+        title=title,
+        rationale=rationale,
+        severity=severity,
+        groups=tuple(groups),
+        mappings=mappings,
+        inferred_mappings=tuple(inferred),
+        checks=tuple(check_names),
+        params=params,
+        enforced_by=enforced_by,
+        container=container,
+        threshold_source=threshold,
+    )
+
+
+def _mappings(
+    item: Mapping[str, Any],
+    rel: str,
+    at: KeyPath,
+    frameworks: Mapping[str, Framework],
+    problems: _Problems,
+) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    raw = item["mappings"]
+    mappings: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, Mapping):
+        problems.add(rel, (*at, "mappings"), "must be a mapping of framework -> list of ids")
+        return mappings, []
+    for key in frameworks:
+        if key not in raw:
+            problems.add(rel, (*at, "mappings", key), "is missing (use [] when nothing maps)")
+    derived: list[str] = []
+    for key, ids in raw.items():
+        framework = frameworks.get(key)
+        if framework is None:
+            problems.add(
+                rel, (*at, "mappings", key), f"unknown framework (known: {', '.join(frameworks)})"
+            )
+            continue
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            problems.add(rel, (*at, "mappings", key), "must be a list of quoted ids")
+            continue
+        for j, clause in enumerate(ids):
+            why = framework.problem(clause)
+            if why:
+                problems.add(rel, (*at, "mappings", key, j), why)
+        if any(framework.clauses[c].inferred for c in ids if c in framework.clauses):
+            derived.append(key)
+        mappings[key] = tuple(ids)
+    declared = item["inferred_mappings"]
+    if not isinstance(declared, list) or sorted(declared) != sorted(derived):
+        problems.add(
+            rel,
+            (*at, "inferred_mappings"),
+            f"must be {sorted(derived)}: the frameworks where a mapped clause is marked inferred",
+        )
+    return mappings, derived
+
+
+def _params(
+    raw: Any,
+    check_names: Sequence[str],
+    checks: Mapping[str, Any],
+    rel: str,
+    at: KeyPath,
+    problems: _Problems,
+) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, Mapping):
+        problems.add(rel, at, "must be a mapping of check name -> parameters")
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in raw.items():
+        if name not in check_names:
+            problems.add(rel, (*at, name), "is not one of this control's checks")
+            continue
+        if not isinstance(values, Mapping):
+            problems.add(rel, (*at, name), "must be a mapping of parameter -> value")
+            continue
+        accepted = checks[name].params if name in checks else {}
+        for param, value in values.items():
+            if param not in accepted:
+                problems.add(
+                    rel,
+                    (*at, name, param),
+                    f"unknown parameter (accepted: {', '.join(accepted) or 'none'})",
+                )
+            if isinstance(value, Mapping) and "by_group" in value:
+                for group in value["by_group"] or {}:
+                    if group not in (ALL, *KNOWN_GROUPS):
+                        problems.add(rel, (*at, name, param, "by_group", group), "unknown group")
+        out[name] = dict(values)
+    return out
+
+
+def _container(raw: Any, rel: str, at: KeyPath, problems: _Problems) -> Container | None:
+    if raw == "applicable":
+        return Container(True)
+    if isinstance(raw, Mapping) and raw.get("status") == "not_applicable":
+        reason = raw.get("reason")
+        if isinstance(reason, str) and reason.strip():
+            return Container(False, reason.strip())
+        problems.add(rel, (*at, "reason"), "not_applicable needs a reason")
+        return None
+    problems.add(rel, at, "must be 'applicable' or {status: not_applicable, reason: ...}")
+    return None
+
+
+def uncovered_groups(catalogue: Catalogue, groups: Iterable[str]) -> list[str]:
+    """Inventory groups no control names explicitly (``all`` alone does not cover a service)."""
+    named = {g for control in catalogue.controls.values() for g in control.groups}
+    return [g for g in groups if g != ALL and g not in named]
+
+
+def check_group_coverage(catalogue: Catalogue, groups: Iterable[str]) -> None:
+    """ComplianceError naming each inventory group that no control covers."""
+    missing = uncovered_groups(catalogue, groups)
+    if missing:
+        raise ComplianceError(
+            [f"inventory: groups.{g}: no control covers this group" for g in missing]
+        )
+
+
+def missing_enforcers(catalogue: Catalogue, roles_dir: Path | str) -> list[str]:
+    """Controls whose ``enforced_by`` variable is in no role's defaults/main.yml (yet)."""
+    defined: set[str] = set()
+    for path in Path(roles_dir).glob("*/defaults/main.yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(data, Mapping):
+            defined.update(str(k) for k in data)
+    return [
+        f"{c.id}: enforced_by {c.enforced_by} is not defined by any role"
+        for c in catalogue.controls.values()
+        if c.enforced_by and c.enforced_by not in defined
+    ]
+
+
+# waivers
+
+
+@dataclass(frozen=True)
+class Waiver:
+    control: str
+    hosts: tuple[str, ...] | None  # None: every host
+    justification: str
+    approver: str
+    expires: dt.date
+
+    def covers(self, control: str, host: str) -> bool:
+        return control == self.control and (self.hosts is None or host in self.hosts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "control": self.control,
+            "hosts": "all" if self.hosts is None else list(self.hosts),
+            "justification": self.justification,
+            "approver": self.approver,
+            "expires": self.expires.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Waivers:
+    """Active waivers, expired ones (shown, never applied) and entries that are invalid."""
+
+    active: tuple[Waiver, ...] = ()
+    expired: tuple[Waiver, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def find(self, control: str, host: str) -> Waiver | None:
+        return next((w for w in self.active if w.covers(control, host)), None)
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise ComplianceError(list(self.problems))
+
+
+def load_waivers(path: Path | str, catalogue: Catalogue, today: dt.date) -> Waivers:
+    """Read a waiver file; problems are collected (:meth:`Waivers.raise_for_problems` raises).
+
+    A waiver that expired before ``today`` is returned in ``expired``; it hides nothing.
+    """
+    file = Path(path)
+    rel = file.name
+    data = _read(file, rel)
+    items = data.get("waivers") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        return Waivers(problems=(f"{rel}: waivers: must be a list of waivers",))
+    problems = _Problems(file.parent)
+    active: list[Waiver] = []
+    expired: list[Waiver] = []
+    for i, item in enumerate(items):
+        at: KeyPath = ("waivers", i)
+        before = len(problems.lines)
+        if not isinstance(item, Mapping):
+            problems.add(rel, at, "must be a mapping")
+            continue
+        for key in item:
+            if key not in WAIVER_KEYS:
+                problems.add(rel, (*at, str(key)), f"unknown key (known: {', '.join(WAIVER_KEYS)})")
+        for key in WAIVER_KEYS:
+            if key not in item:
+                problems.add(rel, (*at, key), "is missing")
+        if len(problems.lines) > before:
+            continue
+        control, hosts, expires = item["control"], item["hosts"], item["expires"]
+        if control not in catalogue.controls:
+            problems.add(rel, (*at, "control"), f"unknown control id {control!r}")
+        if hosts != ALL and (
+            not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts)
+        ):
+            problems.add(rel, (*at, "hosts"), "must be 'all' or a non-empty list of host names")
+        for key in ("justification", "approver"):
+            if not isinstance(item[key], str) or not item[key].strip():
+                problems.add(rel, (*at, key), "must be a non-empty text")
+        if isinstance(expires, dt.datetime) or not isinstance(expires, dt.date):
+            problems.add(rel, (*at, "expires"), "must be a date (YYYY-MM-DD)")
+        if len(problems.lines) > before:
+            continue
+        waiver = Waiver(
+            control,
+            None if hosts == ALL else tuple(hosts),
+            item["justification"].strip(),
+            item["approver"].strip(),
+            expires,
+        )
+        if expires < today:
+            expired.append(waiver)
+        else:
+            active.append(waiver)
+    return Waivers(tuple(active), tuple(expired), tuple(problems.lines))
