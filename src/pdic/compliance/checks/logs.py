@@ -157,7 +157,7 @@ def logging_forwarded_central(host: HostLike) -> CheckOutcome:
     rsyslog = probe.run("systemctl is-active rsyslog.service")
     targets = probe.run(
         "grep -rhEs %s /etc/rsyslog.conf /etc/rsyslog.d",
-        r"^[^#]*(type=\"omfwd\"|[[:space:]]@@?[A-Za-z0-9\[])",
+        r'^[^#]*(type="omfwd"|[[:space:]]@@?[[:alnum:][])',
     )
     lines = [line.strip() for line in targets.stdout.splitlines() if line.strip()]
     if rsyslog.stdout.strip() == "active" and lines:

@@ -1,0 +1,668 @@
+"""Account, file, logging, network, service, update and backup checks on recorded outputs.
+
+Outputs are written in the exact format each tool prints on Debian 12; where a value is
+Debian's default it says so.
+"""
+
+# ruff: noqa: E501 - recorded command lines and outputs are kept whole, as the tools print them
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pdic.compliance.checks import registry
+from pdic.compliance.checks.logs import logrotate_retention, systemd_seconds
+
+from .fakes import FakeHost
+
+PAM_PWQUALITY = (
+    "grep -Es '^[[:space:]]*[a-z]+[[:space:]].*pam_pwquality\\.so' /etc/pam.d/common-password"
+)
+PAM_PWHISTORY = (
+    "grep -Es '^[[:space:]]*[a-z]+[[:space:]].*pam_pwhistory\\.so' /etc/pam.d/common-password"
+)
+PAM_UNIX = "grep -Es '^[[:space:]]*[a-z]+[[:space:]].*pam_unix\\.so' /etc/pam.d/common-password"
+PAM_FAILLOCK = "grep -Es '^[[:space:]]*[a-z]+[[:space:]].*pam_faillock\\.so' /etc/pam.d/common-auth"
+PWQUALITY_CAT = "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf 2>/dev/null"
+# Debian 12 defaults
+LOGIN_DEFS = "MAIL_DIR /var/mail\nPASS_MAX_DAYS\t99999\nPASS_MIN_DAYS\t0\nPASS_WARN_AGE\t7\n"
+USERADD_D = "GROUP=100\nHOME=/home\nINACTIVE=-1\nEXPIRE=\nSHELL=/bin/sh\nSKEL=/etc/skel\n"
+HARDENED_PWQ = "password requisite pam_pwquality.so retry=3\n"
+
+SHADOW_AGES = "awk -F: '$2 ~ /^\\$/ {print $1 \":\" $5}' /etc/shadow"
+NO_CHECK = object()
+
+
+def sysctl_cmd(*keys: str) -> str:
+    return "sysctl " + " ".join(sorted(keys))
+
+
+NFT_DROP = json.dumps(
+    {
+        "nftables": [
+            {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+            {"table": {"family": "inet", "name": "filter", "handle": 1}},
+            {
+                "chain": {
+                    "family": "inet",
+                    "table": "filter",
+                    "name": "input",
+                    "handle": 1,
+                    "type": "filter",
+                    "hook": "input",
+                    "prio": 0,
+                    "policy": "drop",
+                }
+            },
+            {
+                "rule": {
+                    "family": "inet",
+                    "table": "filter",
+                    "chain": "input",
+                    "handle": 4,
+                    "expr": [
+                        {
+                            "match": {
+                                "op": "==",
+                                "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                                "right": {"set": [22, 443, {"range": [8000, 8001]}]},
+                            }
+                        },
+                        {"accept": None},
+                    ],
+                }
+            },
+        ]
+    }
+)
+NFT_EMPTY = json.dumps({"nftables": [{"metainfo": {"version": "1.0.6"}}]})
+
+FORWARD_KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
+    # accounts
+    (
+        "min length: Debian 12 has no pam_pwquality",
+        "accounts_password_min_length",
+        {},
+        {PAM_PWQUALITY: (1, ""), PWQUALITY_CAT: ""},
+        "fail",
+        "pam_pwquality is not in",
+    ),
+    (
+        "min length 14",
+        "accounts_password_min_length",
+        {},
+        {PAM_PWQUALITY: HARDENED_PWQ, PWQUALITY_CAT: "minlen = 14\nminclass = 4\n"},
+        "pass",
+        "minlen 14",
+    ),
+    (
+        "min length from module argument wins",
+        "accounts_password_min_length",
+        {"minimum": 16},
+        {
+            PAM_PWQUALITY: "password requisite pam_pwquality.so minlen=12\n",
+            PWQUALITY_CAT: "minlen=16\n",
+        },
+        "fail",
+        "minlen is 12, must be >= 16",
+    ),
+    (
+        "complexity by credits",
+        "accounts_password_complexity",
+        {},
+        {
+            PAM_PWQUALITY: HARDENED_PWQ,
+            PWQUALITY_CAT: "dcredit=-1\nucredit=-1\nlcredit=-1\nocredit=-1\n",
+        },
+        "pass",
+        "4 character classes",
+    ),
+    (
+        "history missing",
+        "accounts_password_history",
+        {},
+        {PAM_PWHISTORY: (1, "")},
+        "fail",
+        "pam_pwhistory is not in",
+    ),
+    (
+        "history 12",
+        "accounts_password_history",
+        {},
+        {
+            PAM_PWHISTORY: "password required pam_pwhistory.so remember=12 use_authtok\n",
+            "cat /etc/security/pwhistory.conf 2>/dev/null": "",
+        },
+        "pass",
+        "remember 12",
+    ),
+    (
+        "max age: Debian default 99999",
+        "accounts_password_max_age",
+        {},
+        {"cat /etc/login.defs": LOGIN_DEFS, SHADOW_AGES: "root:99999\npdicops:90\n"},
+        "fail",
+        "PASS_MAX_DAYS is 99999, must be <= 90; root has maximum password age 99999",
+    ),
+    (
+        "max age 60",
+        "accounts_password_max_age",
+        {"max_days": 60},
+        {"cat /etc/login.defs": "PASS_MAX_DAYS 60\n", SHADOW_AGES: "pdicops:60\n"},
+        "pass",
+        "60",
+    ),
+    (
+        "min age: Debian default 0",
+        "accounts_password_min_age",
+        {},
+        {"cat /etc/login.defs": LOGIN_DEFS},
+        "fail",
+        "PASS_MIN_DAYS is 0",
+    ),
+    (
+        "hash: Debian 12 yescrypt",
+        "accounts_password_hash_strong",
+        {},
+        {PAM_UNIX: "password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\n"},
+        "pass",
+        "yescrypt",
+    ),
+    (
+        "hash md5",
+        "accounts_password_hash_strong",
+        {},
+        {PAM_UNIX: "password [success=1 default=ignore] pam_unix.so obscure md5\n"},
+        "fail",
+        "md5",
+    ),
+    ("lockout missing", "accounts_lockout", {}, {PAM_FAILLOCK: (1, "")}, "fail", "pam_faillock"),
+    (
+        "lockout default deny 3",
+        "accounts_lockout",
+        {},
+        {
+            PAM_FAILLOCK: "auth required pam_faillock.so preauth\n"
+            "auth [default=die] pam_faillock.so authfail\n",
+            "cat /etc/security/faillock.conf": "# deny = 3\n",
+        },
+        "pass",
+        "locked after 3 failures",
+    ),
+    (
+        "lockout deny 10",
+        "accounts_lockout",
+        {},
+        {
+            PAM_FAILLOCK: "auth required pam_faillock.so preauth\n"
+            "auth [default=die] pam_faillock.so authfail deny=10\n",
+            "cat /etc/security/faillock.conf": "",
+        },
+        "fail",
+        "deny is 10, must be 1..5",
+    ),
+    (
+        "inactive: Debian default -1",
+        "accounts_inactive_lock",
+        {},
+        {"useradd -D": USERADD_D},
+        "fail",
+        "useradd INACTIVE is -1",
+    ),
+    (
+        "inactive 30",
+        "accounts_inactive_lock",
+        {},
+        {"useradd -D": USERADD_D.replace("-1", "30")},
+        "pass",
+        "INACTIVE=30",
+    ),
+    (
+        "empty password",
+        "accounts_no_empty_passwords",
+        {},
+        {"awk -F: '$2 == \"\" {print $1}' /etc/shadow": "guest\n"},
+        "fail",
+        "['guest']",
+    ),
+    (
+        "second uid 0",
+        "accounts_only_root_uid0",
+        {},
+        {"awk -F: '$3 == 0 {print $1}' /etc/passwd": "root\ntoor\n"},
+        "fail",
+        "['root', 'toor']",
+    ),
+    (
+        "sudo use_pty: Debian 12 default",
+        "accounts_sudo_use_pty",
+        {},
+        {
+            "grep -rhEs '^[[:space:]]*Defaults.*\\buse_pty\\b' /etc/sudoers /etc/sudoers.d": "Defaults\tuse_pty\n"
+        },
+        "pass",
+        "use_pty",
+    ),
+    (
+        "sudo logfile missing",
+        "accounts_sudo_logfile",
+        {},
+        {"grep -rhEs '^[[:space:]]*Defaults.*\\blogfile\\b' /etc/sudoers /etc/sudoers.d": (1, "")},
+        "fail",
+        "no 'Defaults logfile='",
+    ),
+    (
+        "shell timeout readonly",
+        "accounts_shell_timeout",
+        {},
+        {
+            "grep -hEs '^[^#]*\\bTMOUT\\b' /etc/profile /etc/profile.d/*.sh /etc/bash.bashrc": "TMOUT=900\nreadonly TMOUT\nexport TMOUT\n"
+        },
+        "pass",
+        "TMOUT [900]",
+    ),
+    (
+        "shell timeout not readonly",
+        "accounts_shell_timeout",
+        {},
+        {
+            "grep -hEs '^[^#]*\\bTMOUT\\b' /etc/profile /etc/profile.d/*.sh /etc/bash.bashrc": "export TMOUT=600\n"
+        },
+        "fail",
+        "TMOUT is not read-only",
+    ),
+    (
+        "sudo group extra member",
+        "accounts_sudo_group_members",
+        {},
+        {"getent group sudo": "sudo:x:27:pdicops,alice\n"},
+        "fail",
+        "['alice']",
+    ),
+    # files
+    (
+        "shadow 0640 root:shadow",
+        "files_shadow_permissions",
+        {},
+        {"stat -L -c '%a %U %G' -- /etc/shadow": "640 root shadow\n"},
+        "pass",
+        "0640 root:shadow",
+    ),
+    (
+        "shadow world readable",
+        "files_shadow_permissions",
+        {},
+        {"stat -L -c '%a %U %G' -- /etc/shadow": "644 root shadow\n"},
+        "fail",
+        "/etc/shadow has mode 0644, must be at most 0640",
+    ),
+    (
+        "passwd wrong owner",
+        "files_passwd_permissions",
+        {},
+        {"stat -L -c '%a %U %G' -- /etc/passwd": "644 pdicops root\n"},
+        "fail",
+        "owned by pdicops",
+    ),
+    (
+        "sshd_config Debian default 0644",
+        "files_sshd_config_permissions",
+        {},
+        {"stat -L -c '%a %U %G' -- /etc/ssh/sshd_config": "644 root root\n"},
+        "fail",
+        "0644",
+    ),
+    (
+        "world writable found",
+        "files_no_world_writable",
+        {"paths": ["/etc", "/srv"]},
+        {
+            "find /etc /srv -xdev -type f -perm -0002": (
+                1,
+                "/etc/app.conf\n",
+                "find: '/srv': No such file or directory",
+            )
+        },
+        "fail",
+        "1 world-writable files: ['/etc/app.conf']",
+    ),
+    (
+        "suid outside inventory",
+        "files_suid_sgid_inventory",
+        {},
+        {"find / -xdev -type f -perm /6000": "/usr/bin/passwd\n/usr/bin/sudo\n/opt/x/helper\n"},
+        "fail",
+        "['/opt/x/helper']",
+    ),
+    (
+        "no unowned",
+        "files_no_unowned",
+        {},
+        {"find / -xdev \\( -nouser -o -nogroup \\)": ""},
+        "pass",
+        "no unowned file",
+    ),
+    # logging
+    (
+        "journald persistent",
+        "logging_journald_persistent",
+        {},
+        {
+            "systemd-analyze cat-config systemd/journald.conf": "# /etc/systemd/journald.conf\n[Journal]\n#Storage=auto\n"
+            "# /etc/systemd/journald.conf.d/pdic.conf\n[Journal]\nStorage=persistent\n"
+        },
+        "pass",
+        "Storage=persistent",
+    ),
+    (
+        "journald retention 3month",
+        "logging_journald_retention",
+        {},
+        {"systemd-analyze cat-config systemd/journald.conf": "[Journal]\nMaxRetentionSec=3month\n"},
+        "pass",
+        "91 days",
+    ),
+    (
+        "journald retention unset",
+        "logging_journald_retention",
+        {},
+        {"systemd-analyze cat-config systemd/journald.conf": "[Journal]\n#MaxRetentionSec=0\n"},
+        "fail",
+        "MaxRetentionSec is not set",
+    ),
+    (
+        "logrotate Debian default 4 weeks",
+        "logging_logrotate_retention",
+        {},
+        {
+            "grep -HEs '^[[:space:]]*(daily|weekly|monthly|yearly|rotate[[:space:]]|[^#]*\\{|\\})' "
+            "/etc/logrotate.conf /etc/logrotate.d/*": "/etc/logrotate.conf:weekly\n/etc/logrotate.conf:rotate 4\n"
+            "/etc/logrotate.d/apt:/var/log/apt/term.log {\n/etc/logrotate.d/apt:  rotate 12\n"
+            "/etc/logrotate.d/apt:  monthly\n/etc/logrotate.d/apt:}\n"
+            "/etc/logrotate.d/dpkg:/var/log/dpkg.log {\n/etc/logrotate.d/dpkg:  monthly\n"
+            "/etc/logrotate.d/dpkg:  rotate 12\n/etc/logrotate.d/dpkg:}\n"
+            "/etc/logrotate.d/alternatives:/var/log/alternatives.log {\n"
+            "/etc/logrotate.d/alternatives:}\n"
+        },
+        "fail",
+        "alternatives.log keeps 28 days",
+    ),
+    (
+        "time synchronised",
+        "logging_time_synchronised",
+        {},
+        {"timedatectl show -p NTPSynchronized --value": "no\n"},
+        "fail",
+        "NTPSynchronized=no",
+    ),
+    (
+        "forwarding via rsyslog",
+        "logging_forwarded_central",
+        {},
+        {
+            "systemctl is-active systemd-journal-upload.service": (4, "inactive\n"),
+            "systemctl is-active rsyslog.service": "active\n",
+            "grep -rhEs '^[^#]*(type=\"omfwd\"|[[:space:]]@@?[[:alnum:][])' /etc/rsyslog.conf "
+            "/etc/rsyslog.d": '*.* action(type="omfwd" target="mon-1" port="6514" protocol="tcp")\n',
+        },
+        "pass",
+        "rsyslog forwards",
+    ),
+    (
+        "identity audit rules partial",
+        "logging_audit_identity_rules",
+        {},
+        {
+            "auditctl -l": "-w /etc/passwd -p wa -k identity\n-w /etc/group -p wa -k identity\n"
+            "-w /etc/shadow -p r -k identity\n"
+        },
+        "fail",
+        "no write watch on /etc/shadow; no write watch on /etc/gshadow",
+    ),
+    (
+        "privilege audit rules",
+        "logging_audit_privilege_rules",
+        {},
+        {
+            "auditctl -l": "-w /etc/sudoers -p wa -k scope\n-w /etc/sudoers.d -p wa -k scope\n"
+            "-a always,exit -F arch=b64 -S execve -C uid!=euid -F euid=0 -F key=priv\n"
+        },
+        "pass",
+        "3 audit rules present",
+    ),
+    # network
+    (
+        "firewall default drop",
+        "network_firewall_default_deny",
+        {},
+        {"nft -j list ruleset": NFT_DROP},
+        "pass",
+        "input policy drop: inet filter input",
+    ),
+    (
+        "firewall empty ruleset",
+        "network_firewall_default_deny",
+        {},
+        {"nft -j list ruleset": NFT_EMPTY},
+        "fail",
+        "no input base chain with policy drop",
+    ),
+    (
+        "allowlist extra ports",
+        "network_firewall_allowlist",
+        {"allowed_tcp_ports": [22, 443]},
+        {"nft -j list ruleset": NFT_DROP},
+        "fail",
+        "[8000, 8001]",
+    ),
+    (
+        "ip forwarding on",
+        "network_ip_forwarding_disabled",
+        {},
+        {sysctl_cmd(*FORWARD_KEYS): "net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 0\n"},
+        "fail",
+        "net.ipv4.ip_forward = 1, must be 0",
+    ),
+    (
+        "syn cookies",
+        "network_syn_cookies",
+        {},
+        {sysctl_cmd("net.ipv4.tcp_syncookies"): "net.ipv4.tcp_syncookies = 1\n"},
+        "pass",
+        "= 1",
+    ),
+    # services
+    (
+        "unneeded package",
+        "services_no_unneeded_packages",
+        {"forbidden": ["telnetd", "rpcbind"]},
+        {
+            "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' telnetd rpcbind": (
+                1,
+                "rpcbind installed\n",
+                "dpkg-query: no packages found matching telnetd",
+            )
+        },
+        "fail",
+        "['rpcbind']",
+    ),
+    ("tls: no endpoint", "services_tls_min_version", {}, {}, "not_applicable", "no TLS endpoint"),
+    (
+        "tls 1.1 accepted",
+        "services_tls_min_version",
+        {"endpoints": ["443"]},
+        {
+            "openssl s_client -brief -connect 127.0.0.1:443 -tls1_2 </dev/null": "Protocol version: TLSv1.2\n",
+            "openssl s_client -brief -connect 127.0.0.1:443 -tls1_3 </dev/null": "Protocol version: TLSv1.3\n",
+            "openssl s_client -brief -connect 127.0.0.1:443 -tls1 -cipher DEFAULT@SECLEVEL=0 </dev/null": (
+                1,
+                "",
+                "no protocols available",
+            ),
+            "openssl s_client -brief -connect 127.0.0.1:443 -tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null": "Protocol version: TLSv1.1\n",
+        },
+        "fail",
+        "443: accepts TLS1.1",
+    ),
+    (
+        "open relay",
+        "services_mail_no_open_relay",
+        {},
+        {
+            "postconf mynetworks smtpd_relay_restrictions smtpd_recipient_restrictions": "mynetworks = 0.0.0.0/0\nsmtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated,"
+            " defer_unauth_destination\nsmtpd_recipient_restrictions =\n"
+        },
+        "fail",
+        "mynetworks trusts everyone: ['0.0.0.0/0']",
+    ),
+    (
+        "postgres md5",
+        "services_postgresql_scram",
+        {},
+        {"runuser -u postgres -- psql -XAtq -F ' ' -c 'SHOW password_encryption'": "md5\n"},
+        "fail",
+        "password_encryption = md5",
+    ),
+    (
+        "pg_hba trust",
+        "services_postgresql_no_weak_auth",
+        {},
+        {
+            "runuser -u postgres -- psql -XAtq -F ' ' -c 'SELECT line_number, type, auth_method FROM "
+            "pg_hba_file_rules ORDER BY line_number'": "90 local peer\n96 host trust\n"
+        },
+        "fail",
+        "['line 96: host trust']",
+    ),
+    # updates
+    (
+        "pending security update",
+        "updates_security_applied",
+        {},
+        {
+            "apt-get -s -o Debug::NoLocking=1 dist-upgrade": "Reading package lists...\nInst libc6 [2.36-9+deb12u3] (2.36-9+deb12u4 "
+            "Debian-Security:12/stable-security [amd64])\nInst tzdata [2024a-0+deb12u1] (2025b-0+deb12u1"
+            " Debian:12.11/stable-updates [all])\n"
+        },
+        "fail",
+        "1 security updates pending: ['libc6']",
+    ),
+    (
+        "unattended upgrades: Debian defaults with the package",
+        "updates_unattended_upgrades_enabled",
+        {},
+        {
+            "dpkg-query -W -f='${db:Status-Status}' unattended-upgrades": "installed",
+            "apt-config dump APT::Periodic": 'APT::Periodic "";\n'
+            'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n',
+        },
+        "pass",
+        "runs daily",
+    ),
+    (
+        "security origin",
+        "updates_security_origin",
+        {},
+        {
+            "apt-config dump | grep -E '^Unattended-Upgrade::(Origins-Pattern|Allowed-Origins)'": 'Unattended-Upgrade::Origins-Pattern "";\nUnattended-Upgrade::Origins-Pattern:: '
+            '"origin=Debian,codename=bookworm-security,label=Debian-Security";\n'
+        },
+        "pass",
+        "Debian-Security",
+    ),
+    (
+        "last run 5 days ago",
+        "updates_recent_run",
+        {},
+        {
+            "stat -c %Y -- /var/lib/apt/periodic/unattended-upgrades-stamp": "1700000000\n",
+            "date +%s": f"{1700000000 + 5 * 86400}\n",
+        },
+        "fail",
+        "last run 5.0 days ago",
+    ),
+    (
+        "never updated",
+        "updates_lists_fresh",
+        {},
+        {
+            "stat -c %Y -- /var/lib/apt/periodic/update-success-stamp": (1, "", "No such file"),
+            "date +%s": "1700000000\n",
+        },
+        "fail",
+        "no successful periodic apt update",
+    ),
+    # backups
+    (
+        "pgbackrest fresh",
+        "backups_pgbackrest_recent",
+        {},
+        {
+            "runuser -u postgres -- pgbackrest info --output=json": json.dumps(
+                [
+                    {
+                        "name": "main",
+                        "backup": [{"timestamp": {"start": 1699990000, "stop": 1699996400}}],
+                    }
+                ]
+            ),
+            "date +%s": "1700000000\n",
+        },
+        "pass",
+        "1 stanzas",
+    ),
+    (
+        "restore drill old",
+        "backups_restore_drill_recent",
+        {},
+        {
+            "cat -- /var/lib/pdic/restore-drill.json": '{"date": "2025-01-10", "result": "ok"}',
+            "date +%F": "2025-06-01\n",
+        },
+        "fail",
+        "last drill 142 days ago",
+    ),
+    (
+        "restore drill missing",
+        "backups_restore_drill_recent",
+        {},
+        {
+            "cat -- /var/lib/pdic/restore-drill.json": (1, "", "No such file or directory"),
+            "date +%F": "2025-06-01\n",
+        },
+        "fail",
+        "no restore drill record",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "replies", "status", "message"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_check(
+    name: str, params: dict[str, Any], replies: dict[str, object], status: str, message: str
+) -> None:
+    host = FakeHost(replies)
+    outcome = registry()[name](host, **params)
+    assert outcome.status == status, outcome.message
+    assert message in outcome.message
+    assert [e.command for e in outcome.evidence] == host.commands
+
+
+def test_logrotate_parser_inherits_global_defaults() -> None:
+    text = "/etc/logrotate.conf:weekly\n/etc/logrotate.conf:rotate 13\n/etc/logrotate.d/x:/var/log/x {\n/etc/logrotate.d/x:}\n"
+    assert logrotate_retention(text) == {"/etc/logrotate.d/x: /var/log/x": 91.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "days"), [("3month", 91.3125), ("90d", 90.0), ("1w 2d", 9.0), ("", None)]
+)
+def test_systemd_seconds(text: str, days: float | None) -> None:
+    seconds = systemd_seconds(text)
+    assert (seconds / 86400 if seconds else None) == (pytest.approx(days) if days else None)
