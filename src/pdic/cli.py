@@ -30,8 +30,10 @@ inventory_app = typer.Typer(help="Read and validate inventories.", no_args_is_he
 lab_app = typer.Typer(
     help="A lab centre of real booted hosts on this machine.", no_args_is_help=True
 )
+monitoring_app = typer.Typer(help="Monitoring generated from the inventory.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(lab_app, name="lab")
+app.add_typer(monitoring_app, name="monitoring")
 
 DEFAULT_INVENTORY = Path("inventory/lab")
 
@@ -66,6 +68,20 @@ def inventory_hosts(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt
     inv = load_inventory(inventory)
     for host in inv.select(limit):
         typer.echo(f"{host.name}\t{host.address}\t{','.join(host.groups)}")
+
+
+@monitoring_app.command("targets")
+def monitoring_targets(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for the file_sd JSON files.")
+    ] = Path("monitoring/targets"),
+) -> None:
+    """Write Prometheus file_sd target lists (one JSON file per job) from the inventory."""
+    from pdic.monitoring.targets import write_file_sd
+
+    for path in write_file_sd(inventory, out):
+        typer.echo(str(path))
 
 
 def _lab(inventory: Path) -> Lab:

@@ -21,6 +21,7 @@ from pdic import lab
 from pdic.cli import main
 from pdic.deploy import DeployResult, HostSummary
 from pdic.errors import LabError
+from pdic.inventory import load_inventory
 from pdic.lab import HostState
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +39,8 @@ COMMANDS = [
     ["lab", "destroy"],
     ["bootstrap"],
     ["deploy"],
+    ["monitoring"],
+    ["monitoring", "targets"],
 ]
 
 
@@ -137,6 +140,28 @@ def test_a_group_without_subcommand_shows_its_commands(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     for sub in ("up", "down", "status", "ssh", "destroy"):
         assert sub in out
+
+
+def test_monitoring_targets_writes_one_file_per_job(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "targets"
+    assert main(["monitoring", "targets", "-i", "inventory/lab", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed and all(Path(p).parent == out and Path(p).exists() for p in printed)
+    node = json.loads((out / "node.json").read_text())
+    assert sorted(t["labels"]["host"] for t in node) == sorted(
+        load_inventory("inventory/lab").hosts
+    )
+
+
+def test_monitoring_targets_of_a_broken_inventory_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "targets"
+    assert main(["monitoring", "targets", "-i", str(CORPUS / "06-bad-ip"), "-o", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("pdic: error: hosts.yml: ")
+    assert not out.exists() or not any(out.iterdir())
 
 
 # --------------------------------------------------------------------------------------------
