@@ -58,7 +58,7 @@ while :; do
   echo $! > nspawn.pid
   wait $!
   rc=$?
-  [ "$rc" -eq 133 ] || break
+  [ "$rc" -eq {reboot} ] || break
 done
 rm -f nspawn.pid supervisor.pid
 exit "$rc"
@@ -154,9 +154,7 @@ class LabNet:
 # small helpers
 
 
-def _run(
-    argv: list[str], *, check: bool = True, quiet: bool = False
-) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
@@ -550,7 +548,7 @@ def start_host(paths: LabPaths, host: Host) -> bool:
     ]
     console = (hdir / "console.log").open("ab")
     proc = subprocess.Popen(
-        ["bash", "-c", SUPERVISOR, "pdic-lab-supervisor", *argv],
+        ["bash", "-c", SUPERVISOR.format(reboot=EXIT_REBOOT), "pdic-lab-supervisor", *argv],
         cwd=hdir,
         stdin=subprocess.DEVNULL,
         stdout=console,

@@ -30,6 +30,10 @@ MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
 
 
+_REAL_RUN = subprocess.run
+_REAL_POPEN = subprocess.Popen
+
+
 @pytest.fixture(autouse=True)
 def _no_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the real lab out of reach: its directories and any subprocess."""
@@ -615,3 +619,32 @@ def test_ensure_base_reports_a_failed_debootstrap(
     with pytest.raises(LabError, match=r"debootstrap failed \(1\): .*Failed getting release"):
         lab.ensure_base(paths, log=lambda _: None)
     assert not paths.base.exists()
+
+
+def test_supervisor_boots_again_after_a_reboot_and_stops_on_poweroff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subprocess, "Popen", _REAL_POPEN)  # this test runs the real script
+    # A stand-in systemd-nspawn: exits 133 (the container rebooted) twice, then 0 (powered off).
+    fake = tmp_path / "bin" / "systemd-nspawn"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\necho "$@" >> boots\nn=$(wc -l < boots)\n[ "$n" -le 2 ] && exit 133\nexit 0\n'
+    )
+    fake.chmod(0o755)
+    (tmp_path / "supervisor.pid").write_text("1\n")
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin"}
+    script = lab.SUPERVISOR.format(reboot=lab.EXIT_REBOOT)
+    proc = _REAL_RUN(
+        ["bash", "-c", script, "pdic-lab-supervisor", "--boot", "-M", "h-1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "boots").read_text().splitlines() == ["--boot -M h-1"] * 3
+    assert not (tmp_path / "nspawn.pid").exists()
+    assert not (tmp_path / "supervisor.pid").exists()
