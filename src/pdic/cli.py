@@ -70,6 +70,61 @@ def inventory_hosts(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt
         typer.echo(f"{host.name}\t{host.address}\t{','.join(host.groups)}")
 
 
+@app.command("audit")
+def audit_cmd(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    controls: Annotated[
+        str | None,
+        typer.Option("--controls", "-c", help="Control ids or prefixes, comma-separated."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", "-f", help="Any of html,json,junit,prom.")
+    ] = "html,json,junit,prom",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+    waivers: Annotated[
+        Path | None,
+        typer.Option("--waivers", "-w", help="Waiver file (default: INVENTORY/waivers.yml)."),
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option("--fail-on", help="Exit 1 when a control of this severity or above fails."),
+    ] = "high",
+) -> None:
+    """Check the hosts against the control catalogue; reports for auditors, exit 1 on failure."""
+    from pdic.compliance import report
+    from pdic.compliance.catalogue import SEVERITIES, ComplianceError
+    from pdic.compliance.runner import audit, write_reports
+    from pdic.project import project_root
+
+    if fail_on not in SEVERITIES:
+        raise ComplianceError(f"--fail-on: {fail_on!r} is not one of {', '.join(SEVERITIES)}")
+    default_waivers = inventory / "waivers.yml"
+    run = audit(
+        inventory,
+        catalogue_dir=project_root() / "compliance",
+        limit=limit,
+        controls=[c.strip() for c in controls.split(",") if c.strip()] if controls else None,
+        waivers_file=waivers or (default_waivers if default_waivers.is_file() else None),
+    )
+    paths = write_reports(
+        run, out, [f.strip() for f in formats.split(",") if f.strip()], str(inventory)
+    )
+    for host, value in report.host_scores(run.results).items():
+        mine = [r for r in run.results if r.host == host]
+        tally = " ".join(f"{k}={v}" for k, v in report.counts(mine).items())
+        typer.echo(f"{host} score={_pct(value)} {tally}")
+    typer.echo(f"centre score={_pct(report.score(run.results))}")
+    for path in paths:
+        typer.echo(f"report: {path}")
+    if report.failed_above(run.results, fail_on):
+        raise typer.Exit(1)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
 @monitoring_app.command("targets")
 def monitoring_targets(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
