@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from pdic.inventory import Host, Inventory, load_inventory
+from pdic.connect import testinfra_host
+from pdic.inventory import Inventory, load_inventory
 from pdic.lab import LabPaths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,20 +106,13 @@ def redeployed(deployed: Run) -> Run:
 
 
 @pytest.fixture(scope="session")
-def connect(inventory: Inventory, lab_paths: LabPaths, deployed: Run):  # type: ignore[no-untyped-def]
+def connect(inventory: Inventory, deployed: Run):  # type: ignore[no-untyped-def]
     """testinfra hosts over the same inventory, as the operations account with sudo."""
-    cache: dict[str, testinfra.host.Host] = {}
+    cache: dict[tuple[str, bool], testinfra.host.Host] = {}
 
     def get(name: str, sudo: bool = True) -> testinfra.host.Host:
-        key = f"{name}/{sudo}"
-        if key not in cache:
-            h: Host = inventory.host(name)
-            user = h.get("ansible_user", h.get("pdic_ops_user"))
-            cache[key] = testinfra.get_host(
-                f"paramiko://{user}@{h.address}",
-                ssh_identity_file=str(h.get("ansible_ssh_private_key_file")),
-                sudo=sudo,
-            )
-        return cache[key]
+        if (name, sudo) not in cache:
+            cache[name, sudo] = testinfra_host(inventory.host(name), sudo=sudo)
+        return cache[name, sudo]
 
     return get
