@@ -160,6 +160,20 @@ def read_summary(path: Path) -> tuple[list[HostSummary], dict[str, list[str]]]:
     return hosts, dict(data.get("changed_tasks", {}))
 
 
+def vault_password_args(all_vars: Mapping[str, object], inventory: Path) -> list[str]:
+    """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``)."""
+    name = all_vars.get("pdic_vault_password_file")
+    if not name:
+        return []
+    path = Path(str(name)).expanduser()
+    if not path.is_file():
+        hint = " (pdic lab up creates the lab's)" if "pdic-lab" in str(path) else ""
+        raise DeployError(
+            f"{inventory}/group_vars/all: pdic_vault_password_file: {path} does not exist{hint}"
+        )
+    return ["--vault-password-file", str(path)]
+
+
 def deploy(
     inventory: Path | str,
     *,
@@ -175,15 +189,18 @@ def deploy(
 ) -> DeployResult:
     """Run the playbook; returns the per-host recap. Bad input raises before anything runs."""
     inventory = Path(inventory)
+    engine = engine or default_engine()
+    engine_env(engine)  # an unknown engine is an error before anything else is read
     problems = check_inventory(inventory)
     if problems:
         raise InventoryError(problems)
+    inv = load_inventory(inventory)
     if limit:
-        load_inventory(inventory).select(limit)  # an unknown host or group is an error
+        inv.select(limit)  # an unknown host or group is an error
     root = project_root()
+    vault_args = vault_password_args(inv.vars, inventory)
     if not (root / playbook).is_file():
         raise DeployError(f"{playbook}: no such playbook in {root}")
-    engine = engine or default_engine()
     with tempfile.TemporaryDirectory(prefix="pdic-deploy-") as tmp:
         summary = Path(tmp) / "summary.json"
         argv = build_command(
@@ -195,7 +212,7 @@ def deploy(
             limit=limit,
             tags=tags,
             skip_tags=skip_tags,
-            extra_args=extra_args,
+            extra_args=[*vault_args, *extra_args],
         )
         env = build_env(root, engine, summary)
         proc = subprocess.run(

@@ -21,6 +21,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -244,6 +245,17 @@ def host_security_mirror(sources_dir: Path = Path("/etc/apt")) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # base image
+
+
+def ensure_vault_password(paths: LabPaths) -> Path:
+    """The lab's Ansible Vault password: random, generated locally once, never committed."""
+    path = paths.state / "vault-password"
+    if not path.exists():
+        paths.state.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    return path
 
 
 def ensure_key(paths: LabPaths) -> None:
@@ -661,6 +673,7 @@ class Lab:
         require_root_and_tools()
         hosts = self.hosts(limit)
         ensure_key(self.paths)
+        ensure_vault_password(self.paths)
         ensure_base(self.paths, log)
         net = self.net
         ensure_bridge(net)

@@ -326,3 +326,27 @@ def test_callback_without_a_summary_file_writes_nothing(
     monkeypatch.chdir(tmp_path)
     CallbackModule().v2_playbook_on_stats(_Stats({"a": {"ok": 1}}))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_vault_password_file_from_the_inventory(tmp_path: Path) -> None:
+    from pdic.deploy import vault_password_args
+
+    assert vault_password_args({}, tmp_path) == []
+    password = tmp_path / "vault-password"
+    password.write_text("secret\n")
+    assert vault_password_args({"pdic_vault_password_file": str(password)}, tmp_path) == [
+        "--vault-password-file",
+        str(password),
+    ]
+
+
+def test_missing_vault_password_file_is_a_clear_error(tmp_path: Path) -> None:
+    from pdic.deploy import vault_password_args
+
+    missing = "/var/lib/pdic-lab-nowhere/vault-password"
+    with pytest.raises(DeployError) as err:
+        vault_password_args({"pdic_vault_password_file": missing}, tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}/group_vars/all: pdic_vault_password_file: {missing} does not exist"
+        " (pdic lab up creates the lab's)"
+    )

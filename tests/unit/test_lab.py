@@ -648,3 +648,14 @@ def test_supervisor_boots_again_after_a_reboot_and_stops_on_poweroff(
     assert (tmp_path / "boots").read_text().splitlines() == ["--boot -M h-1"] * 3
     assert not (tmp_path / "nspawn.pid").exists()
     assert not (tmp_path / "supervisor.pid").exists()
+
+
+def test_vault_password_is_random_private_and_kept(tmp_path: Path) -> None:
+    paths = LabPaths(state=tmp_path / "state", cache=tmp_path / "cache")
+    path = lab.ensure_vault_password(paths)
+    first = path.read_text()
+    assert len(first.strip()) >= 40
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert lab.ensure_vault_password(paths).read_text() == first  # generated once
+    other = LabPaths(state=tmp_path / "other", cache=tmp_path / "cache")
+    assert lab.ensure_vault_password(other).read_text() != first
