@@ -1,0 +1,236 @@
+"""`pdic-exporter`: the collectors a config file turns on, served over HTTP for Prometheus.
+
+Config (YAML or JSON, default ``/etc/pdic/exporter.yml``)::
+
+    listen_address: 0.0.0.0        # optional; --listen-address overrides
+    port: 9469                     # optional; --port overrides
+    collectors:                    # a collector is on when its section is here,
+      certificates:                #   unless the section says enabled: false
+        paths: [/etc/ssl/pdic/*.pem, /etc/nginx/tls/portal.crt]
+      crls:
+        paths: [/var/lib/pdic-ca/crl/*.crl]
+      backup:
+        state_file: /var/lib/pdic/backup-state.json   # the default
+      mail_queue:
+        command: [postqueue, -j]                       # the default
+        timeout_seconds: 10                            # the default
+      compliance:
+        enabled: false
+        path: /var/lib/pdic/audit/audit.prom           # the default
+
+Unknown keys are errors, so a misspelt option is caught when the config is checked
+(``pdic-exporter --config FILE --check-config``) rather than silently ignored. Every collector
+reads its source at scrape time; one that fails makes the whole scrape fail (HTTP 500), so
+Prometheus' ``up`` for the pdic job turns 0 and the traceback goes to stderr (the journal).
+
+It does not discover what to watch: the role that installs the exporter renders the config from
+the inventory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.registry import Collector
+
+from pdic.exporter.backup import DEFAULT_STATE_FILE, BackupCollector
+from pdic.exporter.compliance import DEFAULT_PATH as DEFAULT_COMPLIANCE_PATH
+from pdic.exporter.compliance import ComplianceCollector
+from pdic.exporter.mail import POSTQUEUE, MailQueueCollector, run_postqueue
+from pdic.exporter.pki import CertificateCollector, CrlCollector
+from pdic.exporter.sources import ExporterError
+
+DEFAULT_CONFIG = "/etc/pdic/exporter.yml"
+DEFAULT_ADDRESS = "0.0.0.0"
+DEFAULT_PORT = 9469
+Clock = Callable[[], float]
+
+
+def _strings(where: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ExporterError(f"{where}: expected a list of non-empty strings")
+    return list(value)
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ExporterError(f"{where}: expected a non-empty string")
+    return value
+
+
+def _seconds(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ExporterError(f"{where}: expected a number of seconds > 0")
+    return float(value)
+
+
+def _certificates(opts: Mapping[str, Any], now: Clock) -> Collector:
+    return CertificateCollector(_strings("collectors.certificates.paths", opts["paths"]), now)
+
+
+def _crls(opts: Mapping[str, Any], now: Clock) -> Collector:
+    return CrlCollector(_strings("collectors.crls.paths", opts["paths"]), now)
+
+
+def _backup(opts: Mapping[str, Any], now: Clock) -> Collector:
+    return BackupCollector(_string("collectors.backup.state_file", opts["state_file"]))
+
+
+def _mail_queue(opts: Mapping[str, Any], now: Clock) -> Collector:
+    command = _strings("collectors.mail_queue.command", opts["command"])
+    timeout = _seconds("collectors.mail_queue.timeout_seconds", opts["timeout_seconds"])
+    return MailQueueCollector(partial(run_postqueue, command, timeout), now)
+
+
+def _compliance(opts: Mapping[str, Any], now: Clock) -> Collector:
+    return ComplianceCollector(_string("collectors.compliance.path", opts["path"]))
+
+
+# name: (options with their defaults, None where the option is required; factory)
+COLLECTORS: dict[str, tuple[dict[str, Any], Callable[[Mapping[str, Any], Clock], Collector]]] = {
+    "certificates": ({"paths": None}, _certificates),
+    "crls": ({"paths": None}, _crls),
+    "backup": ({"state_file": DEFAULT_STATE_FILE}, _backup),
+    "mail_queue": ({"command": list(POSTQUEUE), "timeout_seconds": 10}, _mail_queue),
+    "compliance": ({"path": DEFAULT_COMPLIANCE_PATH}, _compliance),
+}
+_TOP_KEYS = {"listen_address", "port", "collectors"}
+
+
+def build_collectors(config: Mapping[str, Any], now: Clock = time.time) -> dict[str, Collector]:
+    """The collectors the config turns on, by name, in the order of :data:`COLLECTORS`."""
+    if not isinstance(config, Mapping):
+        raise ExporterError("config: expected a mapping")
+    unknown = sorted(set(config) - _TOP_KEYS)
+    if unknown:
+        raise ExporterError(f"config: unknown keys: {', '.join(unknown)}")
+    sections = config.get("collectors")
+    sections = {} if sections is None else sections
+    if not isinstance(sections, Mapping):
+        raise ExporterError("collectors: expected a mapping")
+    unknown = sorted(set(sections) - set(COLLECTORS))
+    if unknown:
+        raise ExporterError(
+            f"collectors: unknown collectors: {', '.join(map(str, unknown))} "
+            f"(known: {', '.join(COLLECTORS)})"
+        )
+    collectors: dict[str, Collector] = {}
+    for name, (defaults, factory) in COLLECTORS.items():
+        if name not in sections:
+            continue
+        section = {} if sections[name] is None else sections[name]
+        if not isinstance(section, Mapping):
+            raise ExporterError(f"collectors.{name}: expected a mapping")
+        unknown = sorted(set(section) - set(defaults) - {"enabled"})
+        if unknown:
+            raise ExporterError(f"collectors.{name}: unknown keys: {', '.join(map(str, unknown))}")
+        enabled = section.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ExporterError(f"collectors.{name}.enabled: expected true or false")
+        if not enabled:
+            continue
+        opts = {**defaults, **{k: v for k, v in section.items() if k != "enabled"}}
+        missing = [k for k, v in opts.items() if v is None]
+        if missing:
+            raise ExporterError(f"collectors.{name}: missing {', '.join(missing)}")
+        collectors[name] = factory(opts, now)
+    return collectors
+
+
+def build_registry(config: Mapping[str, Any], now: Clock = time.time) -> CollectorRegistry:
+    """A private registry holding the collectors the config turns on (none is collected yet)."""
+    registry = CollectorRegistry()
+    for collector in build_collectors(config, now).values():
+        registry.register(collector)
+    return registry
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExporterError(f"{path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ExporterError(f"{path}: not YAML or JSON: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ExporterError(f"{path}: expected a mapping")
+    return data
+
+
+def listen_on(config: Mapping[str, Any]) -> tuple[str, int]:
+    """``(address, port)`` from the config, with the defaults."""
+    address = _string("listen_address", config.get("listen_address", DEFAULT_ADDRESS))
+    port = config.get("port", DEFAULT_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ExporterError("port: expected a port number (0-65535)")
+    return address, port
+
+
+def start(
+    config: Mapping[str, Any], address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT
+) -> WSGIServer:
+    """Serve the config's collectors on ``address:port`` from a daemon thread; port 0 picks one.
+
+    The caller stops it with ``server.shutdown()``; ``server.server_port`` is the bound port.
+    """
+    registry = build_registry(config)
+    try:
+        server, _ = start_http_server(port, address, registry)
+    except OSError as exc:
+        raise ExporterError(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from exc
+    return server
+
+
+def serve(
+    config: Mapping[str, Any], address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT
+) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    server = start(config, address, port)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pdic-exporter", description="Serve pdic's metrics for Prometheus."
+    )
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"default {DEFAULT_CONFIG}")
+    parser.add_argument("--listen-address", help="overrides the config's listen_address")
+    parser.add_argument("--port", type=int, help="overrides the config's port")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check-config", action="store_true", help="check the config and exit (reads no source)"
+    )
+    mode.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        registry = build_registry(config)
+        address, port = listen_on(config)
+        if args.check_config:
+            return 0
+        if args.once:
+            sys.stdout.write(generate_latest(registry).decode("utf-8"))
+            return 0
+        serve(config, args.listen_address or address, port if args.port is None else args.port)
+    except ExporterError as exc:
+        print(f"pdic-exporter: {exc}", file=sys.stderr)
+        return 2
+    return 0

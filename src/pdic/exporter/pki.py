@@ -1,0 +1,162 @@
+"""Certificate and CRL files: how long until they expire.
+
+:class:`CertificateCollector` reads certificate files (one certificate or a chain, PEM, or one
+DER certificate) and :class:`CrlCollector` reads CRLs (PEM or DER), both from configured paths
+or globs (see :func:`pdic.exporter.sources.expand_paths`). Parsed files are cached until they
+change; the seconds-left values are computed from the clock at each scrape.
+
+It does not verify signatures, chains or revocation, fetch anything over the network (the
+blackbox exporter watches certificates that are served), or read private keys.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
+from pdic.exporter.sources import ParsedFiles, expand_paths
+
+_PEM = b"-----BEGIN "
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    subject: str
+    not_before: float
+    not_after: float
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    issuer: str
+    this_update: float
+    next_update: float | None
+
+
+def parse_certificates(data: bytes) -> tuple[CertificateInfo, ...]:
+    """Every certificate of a PEM file (or the one of a DER file), one per subject.
+
+    A subject that occurs twice in one file (an old and a renewed certificate left side by
+    side) is reported once, with the earlier notAfter: the one that will break first.
+    """
+    if _PEM in data:
+        certs = x509.load_pem_x509_certificates(data)
+    else:
+        certs = [x509.load_der_x509_certificate(data)]
+    by_subject: dict[str, CertificateInfo] = {}
+    for cert in certs:
+        info = CertificateInfo(
+            subject=cert.subject.rfc4514_string(),
+            not_before=cert.not_valid_before_utc.timestamp(),
+            not_after=cert.not_valid_after_utc.timestamp(),
+        )
+        seen = by_subject.get(info.subject)
+        if seen is None or info.not_after < seen.not_after:
+            by_subject[info.subject] = info
+    return tuple(by_subject.values())
+
+
+def parse_crl(data: bytes) -> CrlInfo:
+    crl = x509.load_pem_x509_crl(data) if _PEM in data else x509.load_der_x509_crl(data)
+    next_update = crl.next_update_utc
+    return CrlInfo(
+        issuer=crl.issuer.rfc4514_string(),
+        this_update=crl.last_update_utc.timestamp(),
+        next_update=next_update.timestamp() if next_update is not None else None,
+    )
+
+
+class CertificateCollector(Collector):
+    """Expiry of the certificates in certificate files (PEM, a chain gives one series each)::
+
+        # HELP pdic_cert_expiry_seconds Seconds until the certificate's notAfter (negative once expired).
+        # HELP pdic_cert_not_after_timestamp_seconds The certificate's notAfter as a Unix timestamp.
+        # HELP pdic_cert_not_before_timestamp_seconds The certificate's notBefore as a Unix timestamp.
+
+    Labels: ``path`` (the file) and ``subject`` (RFC 4514). A literal path that is missing, a
+    file that cannot be read and a file with no parsable certificate fail the scrape.
+    """  # noqa: E501
+
+    def __init__(self, paths: Sequence[str], now: Callable[[], float] = time.time) -> None:
+        self.paths = list(paths)
+        self.now = now
+        self._files = ParsedFiles(parse_certificates)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["path", "subject"]
+        expiry = GaugeMetricFamily(
+            "pdic_cert_expiry_seconds",
+            "Seconds until the certificate's notAfter (negative once expired).",
+            labels=labels,
+        )
+        not_after = GaugeMetricFamily(
+            "pdic_cert_not_after_timestamp_seconds",
+            "The certificate's notAfter as a Unix timestamp.",
+            labels=labels,
+        )
+        not_before = GaugeMetricFamily(
+            "pdic_cert_not_before_timestamp_seconds",
+            "The certificate's notBefore as a Unix timestamp.",
+            labels=labels,
+        )
+        paths = expand_paths(self.paths)
+        now = self.now()
+        # Samples are appended directly, one label dict shared by a certificate's three
+        # samples: add_metric builds a dict per sample, twice the cost (~4 ms more per
+        # 10,000 samples, in a scrape budget of 100 ms).
+        for path in paths:
+            for cert in self._files.get(path):
+                key = {"path": path, "subject": cert.subject}
+                expiry.samples.append(Sample(expiry.name, key, cert.not_after - now))
+                not_after.samples.append(Sample(not_after.name, key, cert.not_after))
+                not_before.samples.append(Sample(not_before.name, key, cert.not_before))
+        self._files.retain(paths)
+        yield expiry
+        yield not_after
+        yield not_before
+
+
+class CrlCollector(Collector):
+    """When the CRLs in CRL files (PEM or DER) must be replaced::
+
+        # HELP pdic_crl_next_update_seconds Seconds until the CRL's nextUpdate (negative once passed, +Inf if it has none).
+        # HELP pdic_crl_this_update_timestamp_seconds The CRL's thisUpdate as a Unix timestamp.
+
+    Labels: ``path`` and ``issuer`` (RFC 4514). Unreadable or unparsable files fail the scrape.
+    """  # noqa: E501
+
+    def __init__(self, paths: Sequence[str], now: Callable[[], float] = time.time) -> None:
+        self.paths = list(paths)
+        self.now = now
+        self._files = ParsedFiles(parse_crl)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["path", "issuer"]
+        next_update = GaugeMetricFamily(
+            "pdic_crl_next_update_seconds",
+            "Seconds until the CRL's nextUpdate (negative once passed, +Inf if it has none).",
+            labels=labels,
+        )
+        this_update = GaugeMetricFamily(
+            "pdic_crl_this_update_timestamp_seconds",
+            "The CRL's thisUpdate as a Unix timestamp.",
+            labels=labels,
+        )
+        paths = expand_paths(self.paths)
+        now = self.now()
+        for path in paths:
+            crl = self._files.get(path)
+            key = [path, crl.issuer]
+            left = math.inf if crl.next_update is None else crl.next_update - now
+            next_update.add_metric(key, left)
+            this_update.add_metric(key, crl.this_update)
+        self._files.retain(paths)
+        yield next_update
+        yield this_update

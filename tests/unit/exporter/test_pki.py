@@ -1,0 +1,216 @@
+"""CertificateCollector and CrlCollector on files made in the test."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pdic.exporter import pki
+from pdic.exporter.pki import CertificateCollector, CrlCollector, CrlInfo
+from pdic.exporter.sources import ExporterError
+
+from .conftest import DAY, NOW, MakeCert, MakeCrl, pem, write
+
+PORTAL = "CN=portal.thaibinh.gov.vn,O=Sở Thông tin và Truyền thông Thái Bình,C=VN"
+MAIL = "CN=mail.thaibinh.gov.vn,O=Sở Thông tin và Truyền thông Thái Bình,C=VN"
+CA = "CN=PDIC Issuing CA,O=Sở Thông tin và Truyền thông Thái Bình,C=VN"
+
+
+def registry_of(collector: object) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(collector)  # type: ignore[arg-type]
+    return registry
+
+
+def test_expired_and_expiring_certificates(tmp_path: Path, make_cert: MakeCert) -> None:
+    expired = write(
+        tmp_path / "mail.pem",
+        pem(make_cert("mail.thaibinh.gov.vn", NOW - 400 * DAY, NOW - 5 * DAY)),
+    )
+    soon = write(
+        tmp_path / "portal.pem",
+        pem(make_cert("portal.thaibinh.gov.vn", NOW - 80 * DAY, NOW + 10 * DAY)),
+    )
+    reg = registry_of(CertificateCollector([expired, soon], now=lambda: NOW))
+
+    def value(name: str, path: str, subject: str) -> float | None:
+        return reg.get_sample_value(name, {"path": path, "subject": subject})
+
+    assert value("pdic_cert_expiry_seconds", expired, MAIL) == -5 * DAY
+    assert value("pdic_cert_expiry_seconds", soon, PORTAL) == 10 * DAY
+    assert value("pdic_cert_not_after_timestamp_seconds", soon, PORTAL) == NOW + 10 * DAY
+    assert value("pdic_cert_not_before_timestamp_seconds", soon, PORTAL) == NOW - 80 * DAY
+
+
+def test_expiry_follows_the_clock(tmp_path: Path, make_cert: MakeCert) -> None:
+    path = write(tmp_path / "c.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    clock = [NOW]
+    reg = registry_of(CertificateCollector([path], now=lambda: clock[0]))
+    labels = {"path": path, "subject": PORTAL}
+    assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == DAY
+    clock[0] += 2 * DAY
+    assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == -DAY
+
+
+def test_chain_gives_one_series_per_certificate(tmp_path: Path, make_cert: MakeCert) -> None:
+    leaf = make_cert("portal.thaibinh.gov.vn", NOW, NOW + 30 * DAY)
+    issuing = make_cert("PDIC Issuing CA", NOW, NOW + 900 * DAY)
+    path = write(tmp_path / "fullchain.pem", pem(leaf, issuing))
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    assert (
+        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL})
+        == 30 * DAY
+    )
+    assert (
+        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": CA}) == 900 * DAY
+    )
+
+
+def test_same_subject_twice_reports_the_earlier_expiry(tmp_path: Path, make_cert: MakeCert) -> None:
+    old = make_cert("portal.thaibinh.gov.vn", NOW - 300 * DAY, NOW + 3 * DAY)
+    new = make_cert("portal.thaibinh.gov.vn", NOW, NOW + 90 * DAY)
+    path = write(tmp_path / "both.pem", pem(new, old))
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    text = generate_latest(reg).decode()
+    assert text.count("pdic_cert_expiry_seconds{") == 1
+    assert (
+        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL})
+        == 3 * DAY
+    )
+
+
+def test_der_certificate(tmp_path: Path, make_cert: MakeCert) -> None:
+    cert = make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)
+    path = write(tmp_path / "c.der", cert.public_bytes(serialization.Encoding.DER))
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    assert (
+        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) == DAY
+    )
+
+
+def test_glob_expands_at_each_scrape(tmp_path: Path, make_cert: MakeCert) -> None:
+    reg = registry_of(CertificateCollector([str(tmp_path / "*.pem")], now=lambda: NOW))
+    assert "pdic_cert_expiry_seconds{" not in generate_latest(reg).decode()
+    path = write(tmp_path / "a.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    assert (
+        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) == DAY
+    )
+    os.unlink(path)
+    assert (
+        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) is None
+    )
+
+
+def test_changed_file_is_parsed_again(tmp_path: Path, make_cert: MakeCert) -> None:
+    path = tmp_path / "c.pem"
+    write(path, pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    reg = registry_of(CertificateCollector([str(path)], now=lambda: NOW))
+    labels = {"path": str(path), "subject": PORTAL}
+    assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == DAY
+    renewed = tmp_path / "c.pem.new"
+    write(renewed, pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + 90 * DAY)))
+    os.replace(renewed, path)
+    assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == 90 * DAY
+
+
+def test_unchanged_file_is_not_parsed_again(
+    tmp_path: Path, make_cert: MakeCert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "c.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    parsed = []
+    real = pki.parse_certificates
+
+    def counting(data: bytes) -> tuple[pki.CertificateInfo, ...]:
+        parsed.append(data)
+        return real(data)
+
+    monkeypatch.setattr(pki, "parse_certificates", counting)
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    for _ in range(3):
+        generate_latest(reg)
+    assert len(parsed) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "c.pem"),
+        (b"not a certificate\n", "c.pem"),
+        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "c.pem"),
+        (b"-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n", "c.pem"),
+    ],
+    ids=["empty", "text", "key-only", "bad-base64"],
+)
+def test_unparsable_certificate_fails_the_scrape(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = write(tmp_path / "c.pem", content)
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    with pytest.raises(ExporterError, match=message):
+        generate_latest(reg)
+
+
+def test_missing_literal_path_fails_the_scrape(tmp_path: Path) -> None:
+    reg = registry_of(CertificateCollector([str(tmp_path / "gone.pem")], now=lambda: NOW))
+    with pytest.raises(ExporterError, match=r"gone\.pem: No such file"):
+        generate_latest(reg)
+
+
+def test_directory_instead_of_file_fails_the_scrape(tmp_path: Path) -> None:
+    reg = registry_of(CertificateCollector([str(tmp_path)], now=lambda: NOW))
+    with pytest.raises(ExporterError, match="Is a directory"):
+        generate_latest(reg)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_fails_the_scrape(tmp_path: Path, make_cert: MakeCert) -> None:
+    path = write(tmp_path / "c.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    os.chmod(path, 0)
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    with pytest.raises(ExporterError, match="Permission denied"):
+        generate_latest(reg)
+
+
+def test_crl_next_update(tmp_path: Path, make_crl: MakeCrl) -> None:
+    crl = make_crl(NOW - DAY, NOW + 6 * DAY)
+    path = write(tmp_path / "issuing.crl", crl.public_bytes(serialization.Encoding.PEM))
+    der = write(tmp_path / "issuing.der.crl", crl.public_bytes(serialization.Encoding.DER))
+    reg = registry_of(CrlCollector([str(tmp_path / "*.crl")], now=lambda: NOW))
+    for p in (path, der):
+        labels = {"path": p, "issuer": CA}
+        assert reg.get_sample_value("pdic_crl_next_update_seconds", labels) == 6 * DAY
+        assert reg.get_sample_value("pdic_crl_this_update_timestamp_seconds", labels) == NOW - DAY
+
+
+def test_crl_past_next_update_is_negative(tmp_path: Path, make_crl: MakeCrl) -> None:
+    crl = make_crl(NOW - 8 * DAY, NOW - DAY)
+    path = write(tmp_path / "issuing.crl", crl.public_bytes(serialization.Encoding.PEM))
+    reg = registry_of(CrlCollector([path], now=lambda: NOW))
+    assert (
+        reg.get_sample_value("pdic_crl_next_update_seconds", {"path": path, "issuer": CA}) == -DAY
+    )
+
+
+def test_crl_without_next_update_is_infinite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cryptography cannot build such a CRL, so the parsed result stands in for one
+    monkeypatch.setattr(pki, "parse_crl", lambda data: CrlInfo(CA, NOW - DAY, None))
+    path = write(tmp_path / "old.crl", b"stand-in")
+    reg = registry_of(CrlCollector([path], now=lambda: NOW))
+    value = reg.get_sample_value("pdic_crl_next_update_seconds", {"path": path, "issuer": CA})
+    assert value is not None and math.isinf(value) and value > 0
+
+
+def test_unparsable_crl_fails_the_scrape(tmp_path: Path, make_cert: MakeCert) -> None:
+    path = write(
+        tmp_path / "cert-not-crl.crl", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY))
+    )
+    reg = registry_of(CrlCollector([path], now=lambda: NOW))
+    with pytest.raises(ExporterError, match=r"cert-not-crl\.crl"):
+        generate_latest(reg)
