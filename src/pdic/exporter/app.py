@@ -20,8 +20,9 @@ Config (YAML or JSON, default ``/etc/pdic/exporter.yml``)::
 
 Unknown keys are errors, so a misspelt option is caught when the config is checked
 (``pdic-exporter --config FILE --check-config``) rather than silently ignored. Every collector
-reads its source at scrape time; one that fails makes the whole scrape fail (HTTP 500), so
-Prometheus' ``up`` for the pdic job turns 0 and the traceback goes to stderr (the journal).
+reads its source at scrape time; one that fails makes the whole scrape fail (HTTP 500, the
+reason in the body and as one line on stderr, i.e. the journal), so Prometheus' ``up`` for the
+pdic job turns 0.
 
 It does not discover what to watch: the role that installs the exporter renders the config from
 the inventory.
@@ -30,18 +31,22 @@ the inventory.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import yaml
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 from prometheus_client.registry import Collector
 
 from pdic.exporter.backup import DEFAULT_STATE_FILE, BackupCollector
@@ -55,6 +60,7 @@ DEFAULT_CONFIG = "/etc/pdic/exporter.yml"
 DEFAULT_ADDRESS = "0.0.0.0"
 DEFAULT_PORT = 9469
 Clock = Callable[[], float]
+log = logging.getLogger("pdic.exporter")
 
 
 def _strings(where: str, value: Any) -> list[str]:
@@ -179,18 +185,50 @@ def listen_on(config: Mapping[str, Any]) -> tuple[str, int]:
     return address, port
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: Prometheus scrapes every few seconds."""
+
+
+def make_app(registry: CollectorRegistry) -> WSGIApplication:
+    """prometheus_client's WSGI app, except that a scrape a source fails is answered with a
+    500 whose body says which source and why, and one line on stderr says the same."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        except ExporterError as exc:
+            log.error("scrape failed: %s", exc)
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")]
+            )
+            return [f"scrape failed: {exc}\n".encode()]
+
+    return app
+
+
 def start(
     config: Mapping[str, Any], address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT
 ) -> WSGIServer:
     """Serve the config's collectors on ``address:port`` from a daemon thread; port 0 picks one.
 
-    The caller stops it with ``server.shutdown()``; ``server.server_port`` is the bound port.
+    Any path answers with the metrics (as prometheus_client does). The caller stops the server
+    with ``server.shutdown()``; ``server.server_port`` is the bound port.
     """
-    registry = build_registry(config)
+    app = make_app(build_registry(config))
     try:
-        server, _ = start_http_server(port, address, registry)
+        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
+        server_class: type[_Server] = type("_Server", (_Server,), {"address_family": family})
+        server = make_server(address, port, app, server_class, handler_class=_QuietHandler)
     except OSError as exc:
         raise ExporterError(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from exc
+    threading.Thread(target=server.serve_forever, name="pdic-exporter-http", daemon=True).start()
+    log.info("listening on %s:%d", address, server.server_port)
     return server
 
 
@@ -220,16 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     mode.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="pdic-exporter: %(message)s")
     try:
         config = load_config(args.config)
         registry = build_registry(config)
-        address, port = listen_on(config)
+        overrides = {"listen_address": args.listen_address, "port": args.port}
+        address, port = listen_on(
+            {**config, **{k: v for k, v in overrides.items() if v is not None}}
+        )
         if args.check_config:
             return 0
         if args.once:
             sys.stdout.write(generate_latest(registry).decode("utf-8"))
             return 0
-        serve(config, args.listen_address or address, port if args.port is None else args.port)
+        serve(config, address, port)
     except ExporterError as exc:
         print(f"pdic-exporter: {exc}", file=sys.stderr)
         return 2

@@ -173,6 +173,9 @@ def test_http_scrape_fails_when_a_source_fails(tmp_path: Path, server_for: Any) 
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(server_for(config), timeout=5)
     assert info.value.code == 500
+    assert info.value.read().decode() == (
+        f"scrape failed: {tmp_path}/missing.json: No such file or directory\n"
+    )
 
 
 def test_main_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,3 +208,19 @@ def test_main_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_main_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert app.main(["--config", str(tmp_path / "none.yml")]) == 2
     assert "none.yml: No such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "70000"], "port: expected a port number"),
+        (["--listen-address", ""], "listen_address: expected a non-empty string"),
+    ],
+)
+def test_main_bad_listen_override(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_text("port: 9469\n")
+    assert app.main(["--config", str(config), "--check-config", *argv]) == 2
+    assert message in capsys.readouterr().err
