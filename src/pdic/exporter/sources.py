@@ -5,7 +5,8 @@ with it, so Prometheus' ``up`` turns 0 instead of the exporter reporting a silen
 
 :func:`expand_paths` turns configured paths into files: a literal path is kept as it is (and
 must exist when it is read), a glob (``*``, ``?``, ``[``) stands for the files it matches now,
-possibly none. :class:`ParsedFiles` re-reads and re-parses a file only when its identity
+possibly none (a match that is gone by the time it is read is skipped).
+:class:`ParsedFiles` re-reads and re-parses a file only when its identity
 ``(st_mtime_ns, st_size, st_ino)`` changes, so a scrape over thousands of certificates costs one
 ``stat`` per file; a file replaced by rename (new inode) or rewritten (new mtime) is parsed again.
 
@@ -19,7 +20,7 @@ import glob
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar, overload
 
 from pdic.errors import PdicError
 
@@ -32,15 +33,20 @@ class ExporterError(PdicError):
     """A collector's source cannot be read or makes no sense; the scrape fails with it."""
 
 
-def expand_paths(patterns: Iterable[str]) -> list[str]:
-    """Literal paths as given, globs as their sorted matches; each path once, in order."""
-    found: dict[str, None] = {}
+def expand_paths(patterns: Iterable[str]) -> dict[str, bool]:
+    """Each file once, in order, mapped to whether it must exist when it is read.
+
+    A literal path must (True); a glob's matches need not (False): a file that goes away
+    between the listing and the read is simply no longer there.
+    """
+    found: dict[str, bool] = {}
     for pattern in patterns:
         if _GLOB_CHARS.intersection(pattern):
-            found.update(dict.fromkeys(sorted(glob.glob(pattern))))
+            for path in sorted(glob.glob(pattern)):
+                found.setdefault(path, False)
         else:
-            found[pattern] = None
-    return list(found)
+            found[pattern] = True
+    return found
 
 
 class ParsedFiles(Generic[T]):
@@ -55,7 +61,13 @@ class ParsedFiles(Generic[T]):
         self._entries: dict[str, tuple[tuple[int, int, int], T]] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: str) -> T:
+    @overload
+    def get(self, path: str, missing_ok: Literal[False] = False) -> T: ...
+    @overload
+    def get(self, path: str, missing_ok: bool) -> T | None: ...
+
+    def get(self, path: str, missing_ok: bool = False) -> T | None:
+        """The parsed file; None for a file that does not exist when ``missing_ok``."""
         try:
             st = os.stat(path)
             entry = self._entries.get(path)
@@ -64,6 +76,10 @@ class ParsedFiles(Generic[T]):
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 data = f.read()
+        except FileNotFoundError as exc:
+            if missing_ok:
+                return None
+            raise ExporterError(f"{path}: {exc.strerror or exc}") from exc
         except OSError as exc:
             raise ExporterError(f"{path}: {exc.strerror or exc}") from exc
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,17 @@ def test_glob_expands_at_each_scrape(tmp_path: Path, make_cert: MakeCert) -> Non
     assert (
         reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) is None
     )
+
+
+def test_glob_match_gone_before_it_is_read_is_skipped(
+    tmp_path: Path, make_cert: MakeCert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "a.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    gone = str(tmp_path / "b.pem")
+    monkeypatch.setattr(pki, "expand_paths", lambda patterns: {path: False, gone: False})
+    reg = registry_of(CertificateCollector([str(tmp_path / "*.pem")], now=lambda: NOW))
+    text = generate_latest(reg).decode()
+    assert text.count("pdic_cert_expiry_seconds{") == 1
 
 
 def test_changed_file_is_parsed_again(tmp_path: Path, make_cert: MakeCert) -> None:
@@ -214,3 +226,29 @@ def test_unparsable_crl_fails_the_scrape(tmp_path: Path, make_cert: MakeCert) ->
     reg = registry_of(CrlCollector([path], now=lambda: NOW))
     with pytest.raises(ExporterError, match=r"cert-not-crl\.crl"):
         generate_latest(reg)
+
+
+def test_concurrent_scrapes_while_files_come_and_go(tmp_path: Path, make_cert: MakeCert) -> None:
+    data = pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY))
+    for i in range(50):
+        write(tmp_path / f"{i:02d}.pem", data)
+    reg = registry_of(CertificateCollector([str(tmp_path / "*.pem")], now=lambda: NOW))
+    errors: list[BaseException] = []
+
+    def scrape() -> None:
+        try:
+            for _ in range(20):
+                generate_latest(reg)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scrape) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(50, 80):
+        write(tmp_path / f"{i:02d}.pem", data)
+        os.unlink(tmp_path / f"{i - 50:02d}.pem")
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert generate_latest(reg).decode().count("pdic_cert_expiry_seconds{") == 50
