@@ -121,6 +121,9 @@ def write_reports(
     paths = []
     for fmt in formats:
         path = out / f"audit.{_SUFFIX[fmt]}"
-        path.write_text(writers[fmt](), encoding="utf-8")
+        # A temporary file then a rename: the exporter never reads a half-written report.
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(writers[fmt](), encoding="utf-8")
+        tmp.replace(path)
         paths.append(path)
     return paths
