@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, as_int, check
+from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, as_int, check, stale_paths
 
 
 @check("backups_pgbackrest_recent")
@@ -45,13 +45,7 @@ def backups_repository_recent(
 ) -> CheckOutcome:
     """Each backup repository received a file within ``max_age_hours``."""
     probe = Probe(host)
-    problems = []
-    for path in paths:
-        result = probe.run("find %s -type f -mmin -%s -print -quit", path, max_age_hours * 60)
-        if result.rc != 0:
-            problems.append(f"{path}: cannot be searched")
-        elif not result.stdout.strip():
-            problems.append(f"{path}: nothing written in the last {max_age_hours} h")
+    problems = stale_paths(probe, paths, max_age_hours, "written")
     return probe.verdict(problems, f"recent backups in {list(paths)}")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -165,6 +165,18 @@ def check(name: str) -> Callable[[CheckFn], CheckFn]:
         return fn
 
     return register
+
+
+def stale_paths(probe: Probe, paths: Sequence[str], max_age_hours: int, what: str) -> list[str]:
+    """A problem line for each path under which no file was ``what`` within the hours given."""
+    problems = []
+    for path in paths:
+        result = probe.run("find %s -type f -mmin -%s -print -quit", path, max_age_hours * 60)
+        if result.rc != 0:
+            problems.append(f"{path}: cannot be searched")
+        elif not result.stdout.strip():
+            problems.append(f"{path}: nothing {what} in the last {max_age_hours} h")
+    return problems
 
 
 def in_container(probe: Probe) -> str | None:

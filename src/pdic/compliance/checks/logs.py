@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check, key_values
+from pdic.compliance.checks.base import (
+    CheckOutcome,
+    HostLike,
+    Probe,
+    check,
+    key_values,
+    stale_paths,
+)
 
 DAY = 86400
 # systemd time spans (systemd.time(7)); month and year as systemd counts them.
@@ -247,11 +254,5 @@ def logging_collector_receiving(
 ) -> CheckOutcome:
     """The central log collector wrote a received log within ``max_age_hours``."""
     probe = Probe(host)
-    problems = []
-    for path in paths:
-        result = probe.run("find %s -type f -mmin -%s -print -quit", path, max_age_hours * 60)
-        if result.rc != 0:
-            problems.append(f"{path}: cannot be searched")
-        elif not result.stdout.strip():
-            problems.append(f"{path}: nothing received in the last {max_age_hours} h")
+    problems = stale_paths(probe, paths, max_age_hours, "received")
     return probe.verdict(problems, f"logs received in {list(paths)}")
