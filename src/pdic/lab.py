@@ -54,6 +54,11 @@ BASE_PREPARED = 4
 # Runs as the supervisor of one host: boots it again when the container reboots.
 SUPERVISOR = r"""
 set -u
+# A cgroup of its own for this host in each hierarchy (PDIC_LAB_CGROUPS): containers that share
+# one cgroup see each other's units (a unit failed "at step CGROUP" when two booted at once).
+for d in ${{PDIC_LAB_CGROUPS:-}}; do
+  mkdir -p "$d" 2>/dev/null && echo $$ > "$d/cgroup.procs" 2>/dev/null || true
+done
 while :; do
   systemd-nspawn "$@" </dev/null &
   echo $! > nspawn.pid
@@ -531,6 +536,25 @@ def _prepare_overlay(paths: LabPaths, host: Host) -> Path:
     return hdir
 
 
+def host_cgroups(name: str, proc_cgroup: Path = Path("/proc/self/cgroup")) -> list[Path]:
+    """A cgroup directory for one lab host under this process's cgroup, in each hierarchy
+    where systemd keeps its units (cgroup v2, or v1's name=systemd and the hybrid unified)."""
+    mounts = {"": Path("/sys/fs/cgroup/unified"), "name=systemd": Path("/sys/fs/cgroup/systemd")}
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # pure cgroup v2
+        mounts = {"": Path("/sys/fs/cgroup")}
+    out = []
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        base = mounts.get(controllers)
+        if base is not None and base.is_dir():
+            out.append(base / path.lstrip("/") / "pdic-lab" / name)
+    return out
+
+
 def nspawn_pid(paths: LabPaths, name: str) -> int | None:
     pid = _read_pid(paths.host(name) / "nspawn.pid")
     return pid if _pid_alive(pid) else None
@@ -559,9 +583,11 @@ def start_host(paths: LabPaths, host: Host) -> bool:
         f"--hostname={host.name}",
     ]
     console = (hdir / "console.log").open("ab")
+    env = {**os.environ, "PDIC_LAB_CGROUPS": " ".join(map(str, host_cgroups(host.name)))}
     proc = subprocess.Popen(
         ["bash", "-c", SUPERVISOR.format(reboot=EXIT_REBOOT), "pdic-lab-supervisor", *argv],
         cwd=hdir,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=console,
         stderr=subprocess.STDOUT,
@@ -625,6 +651,9 @@ def stop_host(paths: LabPaths, name: str, timeout: float = 30) -> bool:
             os.kill(sup, signal.SIGTERM)
     for f in ("nspawn.pid", "supervisor.pid"):
         (hdir / f).unlink(missing_ok=True)
+    for cgroup in host_cgroups(name):
+        with contextlib.suppress(OSError):  # left to the next boot if the container kept some
+            cgroup.rmdir()
     remove_host_net(name)
     return was_running
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 from conftest import Run, pdic
 
 from pdic.inventory import Inventory
-from pdic.lab import ACNG_PORT, LabNet, LabPaths, _ns_name, _port_open
+from pdic.lab import (
+    ACNG_PORT,
+    LabNet,
+    LabPaths,
+    _ns_name,
+    _port_open,
+    container_leader,
+    nspawn_pid,
+)
 
 
 def test_base_image_has_no_python(lab: Run, lab_paths: LabPaths) -> None:
@@ -73,3 +82,21 @@ def test_hosts_reach_only_the_lab_subnet(lab: Run, inventory: Inventory) -> None
         outside = subprocess.run([*inside, "ip", "route", "get", "192.0.2.1"], capture_output=True)
         assert outside.returncode != 0, f"{name}: an outside address is routable"
     assert "nameserver" not in (LabPaths.default().base / "etc/resolv.conf").read_text()
+
+
+def test_each_host_has_its_own_cgroup(lab: Run, inventory: Inventory, lab_paths: LabPaths) -> None:
+    # Containers sharing one cgroup saw each other's units fail "at step CGROUP" at boot.
+    seen: dict[str, str] = {}
+    for name in inventory.hosts:
+        pid = nspawn_pid(lab_paths, name)
+        leader = container_leader(pid) if pid else None
+        assert leader, f"{name}: not running"
+        lines = Path(f"/proc/{leader}/cgroup").read_text().splitlines()
+        path = next(
+            (ln.split(":", 2)[2] for ln in lines if ln.split(":")[1] == "name=systemd"), None
+        )
+        if path is None:  # pure cgroup v2
+            path = next(ln.split(":", 2)[2] for ln in lines if ln.startswith("0::"))
+        assert f"pdic-lab/{name}" in path, f"{name}: {path}"
+        assert path not in seen.values(), f"{name} shares {path}"
+        seen[name] = path
