@@ -67,29 +67,39 @@ def _stamp_age_days(probe: Probe, path: str) -> float | None:
     return (now - stamp) / 86400
 
 
+def _stamp_recent(host: HostLike, stamp: str, max_days: int, never: str, what: str) -> CheckOutcome:
+    """pass when an APT periodic ``stamp`` is at most ``max_days`` old; fail with ``never``."""
+    probe = Probe(host)
+    age = _stamp_age_days(probe, f"{PERIODIC}/{stamp}")
+    if age is None:
+        return probe.failed(never)
+    return probe.verdict(
+        [f"{what} {age:.1f} days ago, must be <= {max_days}"] if age > max_days else [],
+        f"{what} {age:.1f} days ago",
+    )
+
+
 @check("updates_recent_run")
 def updates_recent_run(host: HostLike, *, max_days: int = 2) -> CheckOutcome:
     """unattended-upgrades ran within ``max_days`` days (its APT periodic stamp)."""
-    probe = Probe(host)
-    age = _stamp_age_days(probe, f"{PERIODIC}/unattended-upgrades-stamp")
-    if age is None:
-        return probe.failed("unattended-upgrades has never run (no stamp)")
-    return probe.verdict(
-        [f"last run {age:.1f} days ago, must be <= {max_days}"] if age > max_days else [],
-        f"last run {age:.1f} days ago",
+    return _stamp_recent(
+        host,
+        "unattended-upgrades-stamp",
+        max_days,
+        "unattended-upgrades has never run (no stamp)",
+        "last run",
     )
 
 
 @check("updates_lists_fresh")
 def updates_lists_fresh(host: HostLike, *, max_days: int = 2) -> CheckOutcome:
     """The package lists were refreshed successfully within ``max_days`` days."""
-    probe = Probe(host)
-    age = _stamp_age_days(probe, f"{PERIODIC}/update-success-stamp")
-    if age is None:
-        return probe.failed("no successful periodic apt update (no update-success-stamp)")
-    return probe.verdict(
-        [f"lists refreshed {age:.1f} days ago, must be <= {max_days}"] if age > max_days else [],
-        f"lists refreshed {age:.1f} days ago",
+    return _stamp_recent(
+        host,
+        "update-success-stamp",
+        max_days,
+        "no successful periodic apt update (no update-success-stamp)",
+        "lists refreshed",
     )
 
 
