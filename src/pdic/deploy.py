@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pdic.errors import DeployError, InventoryError
-from pdic.inventory import check_inventory, load_inventory
+from pdic.errors import DeployError
+from pdic.inventory import load_valid_inventory
 from pdic.project import project_root
 
 ENGINES = ("mitogen", "ansible")
@@ -191,10 +191,7 @@ def deploy(
     inventory = Path(inventory)
     engine = engine or default_engine()
     engine_env(engine)  # an unknown engine is an error before anything else is read
-    problems = check_inventory(inventory)
-    if problems:
-        raise InventoryError(problems)
-    inv = load_inventory(inventory)
+    inv = load_valid_inventory(inventory)
     if limit:
         inv.select(limit)  # an unknown host or group is an error
     root = project_root()

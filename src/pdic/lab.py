@@ -17,6 +17,7 @@ cgroup), set kernel sysctls for hosts, or reach anything outside the lab bridge.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -120,13 +121,7 @@ class HostState:
     pid: int | None
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "address": self.address,
-            "running": self.running,
-            "system": self.system,
-            "pid": self.pid,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,15 @@
 :func:`check_inventory` validates it against pdic's schema and returns one line per problem.
 """
 
-from pdic.inventory.check import check_inventory
+from pdic.inventory.check import check_inventory, load_valid_inventory
 from pdic.inventory.loader import VaultValue, load_inventory
 from pdic.inventory.model import Host, Inventory
 
-__all__ = ["Host", "Inventory", "VaultValue", "check_inventory", "load_inventory"]
+__all__ = [
+    "Host",
+    "Inventory",
+    "VaultValue",
+    "check_inventory",
+    "load_inventory",
+    "load_valid_inventory",
+]

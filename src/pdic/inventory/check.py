@@ -78,6 +78,7 @@ from typing import Any
 
 from pdic.errors import InventoryError
 from pdic.inventory.loader import NOT_A_POSITION, KeyPath, Layer, Problem, Source, read_inventory
+from pdic.inventory.model import Inventory
 
 KNOWN_GROUPS = ("portal", "eoffice", "hcc", "mail", "db", "backup", "pki", "monitoring")
 REQUIRED_VARS = ("pdic_env", "pdic_domain", "pdic_network", "pdic_ops_user", "pdic_timezone")
@@ -117,6 +118,19 @@ def check_inventory(path: Path | str) -> list[str]:
         source = read_inventory(path)
     except InventoryError as exc:
         return exc.problems
+    return _problems(source)
+
+
+def load_valid_inventory(path: Path | str) -> Inventory:
+    """The inventory at ``path``, read once; InventoryError with every problem if it is invalid."""
+    source = read_inventory(path)
+    problems = _problems(source)
+    if problems:
+        raise InventoryError(problems)
+    return source.inventory
+
+
+def _problems(source: Source) -> list[str]:
     checker = _Checker(source)
     checker.run()
     unique = {(p.file, p.where, p.message): p for p in checker.problems}

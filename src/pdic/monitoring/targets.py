@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pdic.errors import InventoryError
-from pdic.inventory import Host, Inventory, check_inventory, load_inventory
+from pdic.inventory import Host, Inventory, load_valid_inventory
 from pdic.inventory.check import KNOWN_GROUPS
 
 NODE_EXPORTER_PORT = 9100
@@ -109,10 +109,7 @@ def write_file_sd(inventory_path: Path | str, out_dir: Path | str) -> list[Path]
     content changes. An inventory that fails :func:`~pdic.inventory.check_inventory` raises
     :class:`~pdic.errors.InventoryError` before anything is written.
     """
-    problems = check_inventory(inventory_path)
-    if problems:
-        raise InventoryError(problems)
-    targets = file_sd_targets(load_inventory(inventory_path))
+    targets = file_sd_targets(load_valid_inventory(inventory_path))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
