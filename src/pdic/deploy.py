@@ -4,9 +4,10 @@ The inventory is validated first (a bad one deploys nothing). ansible-playbook r
 project's ansible.cfg (pipelining, ControlPersist, fact cache), prints its progress per host and
 task, and a small callback writes the recap as JSON, from which pdic prints a per-host summary.
 
-Two engines: ``mitogen`` (the default; Mitogen's linear strategy, measured several times faster
-on no-change runs) and ``ansible`` (plain ansible-core, always kept working). PDIC_ENGINE sets the
-default. It deliberately does not retry failed hosts or hide Ansible's own output.
+Two engines: ``mitogen`` (the default; Mitogen's linear strategy: a no-change site.yml on the lab
+took 43.7 s against 100.2 s with plain Ansible and the same settings, bench/deploy_nochange.py)
+and ``ansible`` (plain ansible-core, always kept working). PDIC_ENGINE sets the default.
+It deliberately does not retry failed hosts or hide Ansible's own output.
 """
 
 from __future__ import annotations
