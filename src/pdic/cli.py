@@ -31,7 +31,11 @@ lab_app = typer.Typer(
     help="A lab centre of real booted hosts on this machine.", no_args_is_help=True
 )
 monitoring_app = typer.Typer(help="Monitoring generated from the inventory.", no_args_is_help=True)
+cert_app = typer.Typer(
+    help="The centre's certificates: register and revocation.", no_args_is_help=True
+)
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
 
@@ -119,6 +123,75 @@ def audit_cmd(
         typer.echo(f"report: {path}")
     if report.failed_above(run.results, fail_on):
         raise typer.Exit(1)
+
+
+@cert_app.command("list")
+def cert_list(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    expiring: Annotated[
+        str | None,
+        typer.Option("--expiring", "-e", help="Only those expiring within this (30d, 12h, 2w)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """Every certificate in the centre, read from the hosts; exit 1 if a host could not be read."""
+    import datetime as dt
+
+    from pdic.connect import testinfra_host
+    from pdic.errors import CertError
+    from pdic.inventory import load_valid_inventory
+    from pdic.pki import register
+
+    if fmt not in register.FORMATTERS:
+        raise CertError(f"--format: {fmt!r} is not one of {', '.join(register.FORMATTERS)}")
+    within = register.parse_duration(expiring) if expiring is not None else None
+    inv = load_valid_inventory(inventory)
+    now = dt.datetime.now(dt.UTC)
+    result = register.collect(inv, limit, testinfra_host, now)
+    entries = list(result.entries)
+    if within is not None:
+        entries = register.expiring(entries, within, now)
+    typer.echo(register.FORMATTERS[fmt](entries), nl=False)
+    for where, why in sorted(result.unreadable.items()):
+        typer.echo(f"pdic: warning: {where}: {why}", err=True)
+    for host, why in sorted(result.errors.items()):
+        typer.echo(f"pdic: error: {host}: could not read its certificates: {why}", err=True)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@cert_app.command("revoke")
+def cert_revoke(
+    target: Annotated[
+        str, typer.Argument(help="HOST:NAME, e.g. portal-1:host.", show_default=False)
+    ],
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            "-r",
+            help="keyCompromise, superseded, cessationOfOperation, affiliationChanged, ...",
+            show_default=False,
+        ),
+    ],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+) -> None:
+    """Revoke a certificate through the CA; the CRL is published at once."""
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.pki.revoke import revoke
+
+    inv = load_valid_inventory(inventory)
+    done = revoke(inv, target, reason, testinfra_host)
+    if done.already:
+        typer.echo(f"{done.host}:{done.name}: serial {done.serial} was already revoked")
+        return
+    typer.echo(
+        f"{done.host}:{done.name}: serial {done.serial} revoked ({done.reason}) by the CA on "
+        f"{done.ca_host}; the new CRL is published. The next `pdic deploy` issues {done.host} "
+        "a new certificate."
+    )
 
 
 def _pct(value: float | None) -> str:

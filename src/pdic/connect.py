@@ -1,17 +1,77 @@
 """Connections to inventory hosts for checks: testinfra hosts as the operations account.
 
-One place says how pdic reaches a host after bootstrap (the audit runner and the lab tests use
-it): paramiko over SSH as ``ansible_user`` (else ``pdic_ops_user``) with the inventory's key,
-commands through sudo. It deliberately installs nothing on the hosts.
+One place says how pdic reaches a host after bootstrap (the audit runner, ``pdic cert`` and the
+lab tests use it): paramiko over SSH as ``ansible_user`` (else ``pdic_ops_user``) with the
+inventory's key, commands through sudo. It deliberately installs nothing on the hosts.
+
+Host keys are checked against the known-hosts file that the inventory gives Ansible
+(``UserKnownHostsFile`` in ``ansible_ssh_common_args``), with the same
+``StrictHostKeyChecking`` policy: ``accept-new`` (or ``no``) records a first-seen key there,
+anything else refuses an unknown host. Without such a file, testinfra's own behaviour stays
+(a warning for an unknown key).
 """
 
 from __future__ import annotations
 
+import functools
+import shlex
+from pathlib import Path
 from typing import Any
 
+import paramiko
 import testinfra
+from testinfra.backend.paramiko import ParamikoBackend
+from testinfra.host import Host as TestinfraHost
 
 from pdic.inventory import Host
+
+
+def ssh_options(common_args: str | None) -> dict[str, str]:
+    """``-o Key=Value`` options of an ``ansible_ssh_common_args`` string, keys lowercased."""
+    options: dict[str, str] = {}
+    words = shlex.split(common_args or "")
+    for i, word in enumerate(words):
+        if word == "-o" and i + 1 < len(words):
+            option = words[i + 1]
+        elif word.startswith("-o") and len(word) > 2:
+            option = word[2:]
+        else:
+            continue
+        key, sep, value = option.partition("=")
+        if not sep:
+            key, _, value = option.partition(" ")
+        options[key.strip().lower()] = value.strip()
+    return options
+
+
+class _KnownHostsBackend(ParamikoBackend):  # type: ignore[misc]
+    """testinfra's paramiko backend with host keys checked against a known-hosts file."""
+
+    def __init__(self, hostspec: str, known_hosts: Path, accept_new: bool, **kwargs: Any) -> None:
+        super().__init__(hostspec, **kwargs)
+        self.known_hosts = known_hosts
+        self.accept_new = accept_new
+
+    @functools.cached_property
+    def client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if self.known_hosts.is_file():
+            # Also makes paramiko save keys it accepts to this file.
+            client.load_host_keys(str(self.known_hosts))
+        elif self.accept_new:
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            self.known_hosts.touch(mode=0o600)
+            client.load_host_keys(str(self.known_hosts))
+        policy = paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy()
+        client.set_missing_host_key_policy(policy)
+        client.connect(
+            hostname=self.host.name,
+            port=int(self.host.port) if self.host.port else 22,
+            username=self.host.user,
+            key_filename=self.ssh_identity_file,
+            timeout=self.timeout,
+        )
+        return client
 
 
 def testinfra_host(host: Host, *, sudo: bool = True, timeout: int = 10) -> Any:
@@ -20,7 +80,20 @@ def testinfra_host(host: Host, *, sudo: bool = True, timeout: int = 10) -> Any:
     kwargs: dict[str, Any] = {"sudo": sudo, "timeout": timeout}
     key = host.get("ansible_ssh_private_key_file")
     if key:
-        kwargs["ssh_identity_file"] = str(key)
+        kwargs["ssh_identity_file"] = str(Path(str(key)).expanduser())
     port = host.get("ansible_port")
     netloc = f"{user}@{host.address}" + (f":{port}" if port else "")
-    return testinfra.get_host(f"paramiko://{netloc}", **kwargs)
+    options = ssh_options(host.get("ansible_ssh_common_args"))
+    known = options.get("userknownhostsfile")
+    if not known or known == "/dev/null":
+        return testinfra.get_host(f"paramiko://{netloc}", **kwargs)
+    strict = options.get("stricthostkeychecking", "ask").lower()
+    backend = _KnownHostsBackend(
+        netloc,
+        known_hosts=Path(known).expanduser(),
+        accept_new=strict in ("accept-new", "no", "off"),
+        **kwargs,
+    )
+    target = TestinfraHost(backend)
+    backend.set_host(target)
+    return target

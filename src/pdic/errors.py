@@ -32,3 +32,7 @@ class BootstrapError(PdicError):
 
 class DeployError(PdicError):
     """A deploy could not be started (bad arguments, missing files)."""
+
+
+class CertError(PdicError):
+    """A certificate command got bad input or the CA refused the request."""

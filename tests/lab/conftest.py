@@ -76,13 +76,20 @@ def lab_paths() -> LabPaths:
 
 @pytest.fixture(scope="session")
 def lab(inventory: Inventory) -> Iterator[Run]:
-    """A fresh lab: destroyed, then brought up from the cached base image; stopped at the end."""
-    pdic("lab", "destroy", "--yes")
-    shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no facts from older hosts
+    """A fresh lab: destroyed, then brought up from the cached base image; stopped at the end.
+
+    PDIC_LAB_REUSE=1 (for working on one test file, never in CI) keeps the running lab as it
+    is and leaves it running: bootstrap and deploy still run, on converged hosts.
+    """
+    reuse = os.environ.get("PDIC_LAB_REUSE") == "1" and not os.environ.get("CI")
+    if not reuse:
+        pdic("lab", "destroy", "--yes")
+        shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no facts from older hosts
     up = pdic("lab", "up", timeout=900)
     assert up.returncode == 0, up
     yield up
-    pdic("lab", "down")
+    if not reuse:
+        pdic("lab", "down")
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,19 @@ internal root on another host (with the system trust store and with the root alo
 root key is root-only and exists only on ca-1; the CRL is served over HTTP from ca-1 and read
 from another host; the CRL timer is active and its service works; issued certificates are in
 the CA's openssl database; a certificate with 2 days left is renewed by the next deploy and an
-untouched one is not. Idempotence and --check are checked for the whole site in
+untouched one is not; the root publishes a CRL too and the whole chain passes a CRL check;
+``pdic cert revoke`` puts the serial on the CRL at once, another host's ``openssl verify
+-crl_check`` then rejects the certificate, and the next deploy issues a new one; a renewal
+revokes the certificate it replaces (superseded); ``pdic cert list`` reads every certificate,
+including one placed by hand under a path the inventory names, and ``--expiring 30d`` lists
+exactly the expiring ones. Idempotence and --check are checked for the whole site in
 test_30_idempotence.py.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 
 import pytest
@@ -24,9 +30,9 @@ from pdic.inventory import load_inventory
 HOSTS = sorted(load_inventory(INVENTORY).hosts)
 CA = "ca-1"
 PKI = yaml.safe_load((INVENTORY / "group_vars" / "all" / "pki.yml").read_text())
-DOMAIN = yaml.safe_load((INVENTORY / "group_vars" / "all" / "centre.yml").read_text())[
-    "pdic_domain"
-]
+_CENTRE = yaml.safe_load((INVENTORY / "group_vars" / "all" / "centre.yml").read_text())
+DOMAIN = _CENTRE["pdic_domain"]
+CENTRE = _CENTRE["pdic_centre_name"]
 PORTAL_SITES = yaml.safe_load((INVENTORY / "group_vars" / "all" / "province.yml").read_text())[
     "portal_sites"
 ]
@@ -53,6 +59,30 @@ def _serial(host, path: str = "/etc/pdic/pki/host.crt") -> str:  # type: ignore[
 
 def _put(host, path: str, content: str) -> None:  # type: ignore[no-untyped-def]
     host.check_output("printf '%%s' %s > %s", content, path)
+
+
+def _index_status(ca, serial: str) -> str:  # type: ignore[no-untyped-def]
+    """V (valid), R (revoked) or '' for ``serial`` in the issuing CA's openssl database."""
+    index = ca.check_output("cat %s/issuing/index.txt", CA_DIR)
+    for line in index.splitlines():
+        fields = line.split("\t")
+        if fields[3] == serial:
+            return fields[0]
+    return ""
+
+
+def _crl_check(client, name: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """``openssl verify -crl_check`` on ``client`` of ``name``'s host certificate, with the CRL
+    fetched over HTTP from the CA at this moment."""
+    client.check_output(
+        "curl -fsS %s | openssl crl -inform DER -out /tmp/pdic-test-now.crl.pem", CRL_URL
+    )
+    result = client.run(
+        "openssl verify -crl_check -CRLfile /tmp/pdic-test-now.crl.pem -untrusted %s %s",
+        f"/tmp/pdic-test-{name}.fullchain.pem",
+        f"/tmp/pdic-test-{name}.fullchain.pem",
+    )
+    return result.rc, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +245,7 @@ def test_certificate_with_two_days_left_is_renewed_and_others_are_not(connect) -
     short, untouched = connect("db-2"), connect("db-1")
     ca = connect(CA)
     untouched_serial = _serial(untouched)
+    recorded_serial = _serial(short)
     # A certificate for db-2's own key, signed by the issuing CA, with 2 days left.
     csr = short.check_output(
         "openssl req -new -key /etc/pdic/pki/host.key -subj /CN=db-2.%s -addext %s",
@@ -256,6 +287,176 @@ def test_certificate_with_two_days_left_is_renewed_and_others_are_not(connect) -
         == 0
     )
     test_issued_certificate_is_in_the_ca_database(connect, "db-2")
+    # The certificate the CA had recorded for db-2:host is superseded: revoked, on the CRL.
+    assert _index_status(ca, recorded_serial) == "R"
+    crl = ca.check_output("openssl crl -in /var/www/pdic-ca/issuing.crl.pem -noout -text")
+    assert re.search(
+        rf"Serial Number: {recorded_serial}\s+Revocation Date:.*\n\s+CRL entry extensions:"
+        r"\s+X509v3 CRL Reason Code:\s+Superseded",
+        crl,
+    ), crl
     again = pdic("deploy", "--limit", "db-2", "--tags", "pki")
     assert again.returncode == 0, again
     assert recap(again.stdout)["db-2"]["changed"] == 0, again.stdout
+
+
+def test_root_crl_is_published_and_the_whole_chain_passes_a_crl_check(connect) -> None:  # type: ignore[no-untyped-def]
+    client = connect("mail-1")
+    for name in ("root", "issuing"):
+        client.check_output(
+            "curl -fsS %s | openssl crl -inform DER -out /tmp/pdic-test-%s.crl.pem",
+            f"http://{CA}.{DOMAIN}/{name}.crl",
+            name,
+        )
+    root_crl = client.check_output("openssl crl -in /tmp/pdic-test-root.crl.pem -noout -issuer")
+    assert PKI["pki_ca_root"]["common_name"] in root_crl, root_crl
+    # The issuing CA's certificate points at the root's CRL.
+    issuing = client.check_output(
+        "curl -fsS %s | openssl x509 -noout -ext crlDistributionPoints",
+        f"http://{CA}.{DOMAIN}/issuing.crt",
+    )
+    assert f"http://{CA}.{DOMAIN}/root.crl" in issuing, issuing
+    check = client.run(
+        "openssl verify -crl_check_all -CRLfile /tmp/pdic-test-root.crl.pem "
+        "-CRLfile /tmp/pdic-test-issuing.crl.pem -untrusted %s %s",
+        "/etc/pdic/pki/host.fullchain.pem",
+        "/etc/pdic/pki/host.fullchain.pem",
+    )
+    assert check.rc == 0, check.stdout + check.stderr
+    client.run("rm -f /tmp/pdic-test-root.crl.pem /tmp/pdic-test-issuing.crl.pem")
+
+
+def test_revoked_certificate_is_rejected_elsewhere_and_reissued_by_the_next_deploy(connect) -> None:  # type: ignore[no-untyped-def]
+    name, verifier, ca = "hcc-1", connect("eoffice-1"), connect(CA)
+    target = connect(name)
+    serial = _serial(target)
+    _put(
+        verifier,
+        f"/tmp/pdic-test-{name}.fullchain.pem",
+        target.file("/etc/pdic/pki/host.fullchain.pem").content_string,
+    )
+    rc, out = _crl_check(verifier, name)
+    assert rc == 0, out
+
+    run = pdic("cert", "revoke", f"{name}:host", "--reason", "keyCompromise")
+    assert run.returncode == 0, run
+    assert serial in run.stdout, run.stdout
+    assert _index_status(ca, serial) == "R"
+    # Published at once: the CRL served over HTTP now lists the serial, with its reason.
+    text = verifier.check_output("curl -fsS %s | openssl crl -inform DER -noout -text", CRL_URL)
+    assert re.search(
+        rf"Serial Number: {serial}\s+Revocation Date:.*\n\s+CRL entry extensions:"
+        r"\s+X509v3 CRL Reason Code:\s+Key Compromise",
+        text,
+    ), text
+    rc, out = _crl_check(verifier, name)
+    assert rc != 0 and "certificate revoked" in out, out
+
+    # The register says so; revoking again says it already is.
+    listed = pdic("cert", "list", "--limit", name, "--format", "json")
+    assert listed.returncode == 0, listed
+    (entry,) = [e for e in json.loads(listed.stdout) if e["path"] == "/etc/pdic/pki/host.crt"]
+    assert (entry["serial"], entry["revoked"]) == (serial, True)
+    again = pdic("cert", "revoke", f"{name}:host", "--reason", "keyCompromise")
+    assert again.returncode == 0 and "already revoked" in again.stdout, again
+
+    # The next deploy issues a new certificate, which passes the CRL check.
+    deploy = pdic("deploy", "--limit", name, "--tags", "pki")
+    assert deploy.returncode == 0, deploy
+    assert recap(deploy.stdout)[name]["changed"] > 0, deploy.stdout
+    assert _serial(target) != serial
+    _put(
+        verifier,
+        f"/tmp/pdic-test-{name}.fullchain.pem",
+        target.file("/etc/pdic/pki/host.fullchain.pem").content_string,
+    )
+    rc, out = _crl_check(verifier, name)
+    assert rc == 0, out
+    verifier.run("rm -f /tmp/pdic-test-%s.fullchain.pem /tmp/pdic-test-now.crl.pem", name)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("hcc-1:nothing", "--reason", "superseded"), "issued no certificate hcc-1:nothing"),
+        (("nohost:host", "--reason", "superseded"), "no host 'nohost'"),
+        (("hcc-1:host", "--reason", "tired"), "--reason: 'tired' is not one of"),
+        (("hcc-1", "--reason", "superseded"), "expected HOST:NAME"),
+    ],
+)
+def test_revoke_refuses_bad_input(connect, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    ca = connect(CA)
+    before = ca.check_output("sha256sum %s/issuing/index.txt", CA_DIR)
+    run = pdic("cert", "revoke", *args)
+    assert run.returncode == 2, run
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert ca.check_output("sha256sum %s/issuing/index.txt", CA_DIR) == before
+
+
+ORG_DIR = "/etc/pdic/org-signing"
+
+
+@pytest.fixture
+def hand_placed_certificates(connect):  # type: ignore[no-untyped-def]
+    """Two organisation signing certificates placed by hand on eoffice-1, signed by the national
+    stand-in root on ca-1 (not by pdic's CA): one with 10 days left, one with 60."""
+    ca, eoffice = connect(CA), connect("eoffice-1")
+    eoffice.check_output("install -d -m 0755 %s", ORG_DIR)
+    placed = {}
+    for name, days in (("so-tu-phap", 10), ("so-noi-vu", 60)):
+        ca.check_output(
+            "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+            "-keyout /tmp/pdic-test-%s.key -subj %s -out /tmp/pdic-test-%s.csr 2>/dev/null",
+            name,
+            f"/O=Lab province/OU={name}/CN={name} signing",
+            name,
+        )
+        pem = ca.check_output(
+            "openssl x509 -req -in /tmp/pdic-test-%s.csr -days %s -CA %s/national/ca.crt "
+            "-CAkey %s/national/private/ca.key 2>/dev/null",
+            name,
+            str(days),
+            CA_DIR,
+            CA_DIR,
+        )
+        ca.run("rm -f /tmp/pdic-test-%s.key /tmp/pdic-test-%s.csr", name, name)
+        path = f"{ORG_DIR}/{name}.crt"
+        _put(eoffice, path, pem + "\n")
+        placed[path] = days
+    yield placed
+    eoffice.run("rm -rf %s", ORG_DIR)
+
+
+def test_cert_list_reads_every_host_and_hand_placed_certificates(
+    connect, hand_placed_certificates
+) -> None:  # type: ignore[no-untyped-def]
+    run = pdic("cert", "list", "--format", "json")
+    assert run.returncode == 0, run
+    entries = json.loads(run.stdout)
+    by_place = {(e["host"], e["path"]): e for e in entries}
+    for name in HOSTS:
+        entry = by_place[(name, "/etc/pdic/pki/host.crt")]
+        assert entry["serial"] == _serial(connect(name))
+        assert f"{name}.{DOMAIN}" in entry["sans"] and entry["revoked"] is False
+        assert entry["issuer"] == f"CN={PKI['pki_ca_issuing']['common_name']},O={CENTRE}"
+    # The CA certificates on ca-1, and the hand-placed organisation certificates.
+    assert (CA, f"{CA_DIR}/root/ca.crt") in by_place
+    for path, days in hand_placed_certificates.items():
+        entry = by_place[("eoffice-1", path)]
+        assert "National Specialised" in entry["issuer"]
+        assert entry["days_left"] in (days - 1, days)
+        assert entry["revoked"] is None  # no CRL of the national root is read
+
+    # Exactly the expiring ones: the 10-day certificate, not the 60-day one nor pdic's.
+    expiring = pdic("cert", "list", "--expiring", "30d", "--format", "json")
+    assert expiring.returncode == 0, expiring
+    expected = sorted((e["host"], e["path"]) for e in entries if e["days_left"] < 30)
+    assert expected == [("eoffice-1", f"{ORG_DIR}/so-tu-phap.crt")]
+    assert sorted((e["host"], e["path"]) for e in json.loads(expiring.stdout)) == expected
+
+    # CSV and table carry the same rows.
+    csv_run = pdic("cert", "list", "--expiring", "30d", "--format", "csv")
+    assert csv_run.stdout.splitlines()[0].startswith("host,path,subject,sans,issuer,serial")
+    assert len(csv_run.stdout.splitlines()) == 2
+    table = pdic("cert", "list", "--limit", "eoffice-1")
+    assert "so-noi-vu" in table.stdout and "so-tu-phap" in table.stdout, table.stdout

@@ -41,6 +41,9 @@ COMMANDS = [
     ["deploy"],
     ["monitoring"],
     ["monitoring", "targets"],
+    ["cert"],
+    ["cert", "list"],
+    ["cert", "revoke"],
 ]
 
 

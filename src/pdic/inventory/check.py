@@ -27,6 +27,9 @@ Hosts
   - No two hosts share an address; a host listed in several places never has different
     ``ansible_host`` values there.
   - ``postgresql_role``, where set, is ``primary`` or ``replica``; at most one host is primary.
+  - ``pdic_certificate_files``, wherever set (all, a group, a host), is a list of absolute
+    paths or shell globs (letters, digits, ``. _ / - + @ :`` and ``* ? [ ]``): the certificate
+    files ``pdic cert list`` and the pdic exporter read besides pki_cert's own.
 
 All-level variables (hosts.yml ``all.vars`` or group_vars/all)
   - Required: ``pdic_env`` (a slug), ``pdic_domain`` (a DNS name), ``pdic_network`` (an
@@ -105,6 +108,7 @@ UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
 QUOTA = re.compile(r"(?P<number>[0-9]+)(?P<unit>[A-Za-z]+)")
 QUOTA_UNITS = ("K", "M", "G", "T")
+CERT_GLOB = re.compile(r"/[A-Za-z0-9._/*?\[\]+@:-]*")
 
 Validator = Callable[[Any], str | None]
 
@@ -270,6 +274,7 @@ class _Checker:
         self.check_groups()
         network = self.check_vars()
         self.check_hosts(network)
+        self.check_certificate_files()
         self.check_data_level()
         self.check_agencies()
         self.check_portal_sites()
@@ -389,6 +394,31 @@ class _Checker:
                             ("postgresql_role",),
                             f"a second primary (first: {primaries[0]}); the others are replicas",
                         )
+
+    def check_certificate_files(self) -> None:
+        key = "pdic_certificate_files"
+        seen: set[tuple[str, KeyPath]] = set()
+        layers = [*self.source.all_layers]
+        for name in self.source.host_places:
+            layers += self.source.host_layers[name]
+        for layer in layers:
+            if not isinstance(layer.data, Mapping) or key not in layer.data:
+                continue
+            if (layer.file, layer.prefix) in seen:
+                continue
+            seen.add((layer.file, layer.prefix))
+            value = layer.data[key]
+            if not isinstance(value, list):
+                self.at(layer, (key,), "must be a list of absolute paths or shell globs")
+                continue
+            for i, path in enumerate(value):
+                if not isinstance(path, str) or not CERT_GLOB.fullmatch(path):
+                    self.at(
+                        layer,
+                        (key, i),
+                        f"{path!r} is not an absolute path or shell glob "
+                        "(letters, digits, . _ / - + @ : * ? [ ])",
+                    )
 
     def check_conflicting_addresses(self, name: str, layers: list[Layer]) -> None:
         first: Layer | None = None
