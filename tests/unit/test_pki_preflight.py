@@ -187,6 +187,16 @@ def test_certificates_without_an_authority_fail(chain: Path, tmp_path: Path) -> 
         pytest.param(
             {"pki_ca_crl_days": 1}, "pki_ca_crl_days must be at least 2", id="crl-too-short"
         ),
+        pytest.param(
+            {"pki_ca_root_crl_days": 0},
+            "pki_ca_root_crl_days must be at least 2",
+            id="root-crl-too-short",
+        ),
+        pytest.param(
+            {"pki_ca_root_crl_url": "ftp://ca-1/root.crl"},
+            "pki_ca_root_crl_url",
+            id="root-crl-url-not-http",
+        ),
     ],
 )
 def test_bad_ca_input_fails_naming_the_variable(
