@@ -114,9 +114,9 @@ def test_mail_ports_are_probed(lab: dict[str, list[dict[str, object]]]) -> None:
             "labels": {"host": "mail-1", "service": "mail", "env": "lab", "module": module},
         }
         for target, module in [
-            ("10.251.0.21:25", "smtp_banner"),
-            ("10.251.0.21:587", "smtp_banner"),
-            ("10.251.0.21:993", "imaps"),
+            ("mail-1.lab.pdic.internal:25", "smtp_banner"),
+            ("mail-1.lab.pdic.internal:587", "smtp_banner"),
+            ("mail-1.lab.pdic.internal:993", "imaps"),
         ]
     ]
 
@@ -194,7 +194,7 @@ def test_adding_a_host_and_a_site_adds_their_targets(tmp_path: Path) -> None:
         added = [t for t in _targets(after[job]) if t not in _targets(before[job])]
         assert [a.rsplit(":", 1)[0] for a in added] == ["10.251.0.22"], job
     added_mail = set(_targets(after["blackbox_mail"])) - set(_targets(before["blackbox_mail"]))
-    assert added_mail == {"10.251.0.22:25", "10.251.0.22:587", "10.251.0.22:993"}
+    assert added_mail == {f"mail-2.lab.pdic.internal:{port}" for port in (25, 587, 993)}
     assert after["blackbox_https"][-1] == {
         "targets": ["https://xamot.lab.pdic.internal/"],
         "labels": {
