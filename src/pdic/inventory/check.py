@@ -873,8 +873,7 @@ class _Checker:
                         self.at(
                             layer,
                             (key, i, "name"),
-                            f"{name!r} is not a team of the alert rules "
-                            f"({', '.join(ALERT_TEAMS)})",
+                            f"{name!r} is not a team of the alert rules ({', '.join(ALERT_TEAMS)})",
                         )
                     elif name in teams:
                         self.at(
