@@ -119,7 +119,7 @@ def write_file_sd(inventory_path: Path | str, out_dir: Path | str) -> list[Path]
     written = []
     for job in JOBS:
         path = out / f"{job}.json"
-        _replace_if_changed(path, json.dumps(targets[job], indent=2, ensure_ascii=False) + "\n")
+        write_if_changed(path, json.dumps(targets[job], indent=2, ensure_ascii=False) + "\n")
         written.append(path)
     return written
 
@@ -161,7 +161,8 @@ def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _replace_if_changed(path: Path, content: str) -> None:
+def write_if_changed(path: Path, content: str) -> None:
+    """Replace ``path`` with ``content`` atomically (mode 0644), only when the content differs."""
     if path.is_file() and path.read_text(encoding="utf-8") == content:
         return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
