@@ -515,6 +515,16 @@ class _Checker:
         if not isinstance(value, list):
             self.at(layer, (key,), "must be a list of mappings")
             return [], layer
+        out: Items = []
+        for i, item in self.mapping_items(layer, key, value, fields):
+            out.append((i, {k: v for k, v in item.items() if k in fields and v is not None}))
+        return out, layer
+
+    def mapping_items(
+        self, layer: Layer, key: str, value: list[Any], fields: dict[str, bool]
+    ) -> Items:
+        """The items of ``value`` (list ``key`` of ``layer``) that are mappings; every item that
+        is not one, every unknown key and every required key missing or empty is reported."""
         expected = ", ".join(sorted(fields))
         out: Items = []
         for i, item in enumerate(value):
@@ -529,8 +539,8 @@ class _Checker:
                     self.at(layer, (key, i), f"missing required key {name!r}")
                 elif required and item[name] in (None, ""):
                     self.at(layer, (key, i, name), "must not be empty")
-            out.append((i, {k: v for k, v in item.items() if k in fields and v is not None}))
-        return out, layer
+            out.append((i, item))
+        return out
 
     def validate(self, layer: Layer, key: str, items: Items, rules: dict[str, Validator]) -> None:
         for i, item in items:
@@ -791,32 +801,15 @@ class _Checker:
                 seen.setdefault(id(layer), layer)
         return list(seen.values())
 
-    def mappings(
-        self, layer: Layer, key: str, fields: dict[str, bool]
-    ) -> list[tuple[int, Mapping[str, Any]]]:
-        """The items of list ``key`` in ``layer`` that are mappings, with the common checks."""
+    def mappings(self, layer: Layer, key: str, fields: dict[str, bool]) -> Items:
+        """The mapping items of list ``key`` in ``layer`` (not a Jinja expression)."""
         value = layer.data[key]
         if templated(value):
             return []
         if not isinstance(value, list):
             self.at(layer, (key,), "must be a list of mappings")
             return []
-        expected = ", ".join(sorted(fields))
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                self.at(layer, (key, i), "must be a mapping")
-                continue
-            for name in item:
-                if name not in fields:
-                    self.at(layer, (key, i, name), f"unknown key {name!r} (expected: {expected})")
-            for name, required in fields.items():
-                if required and name not in item:
-                    self.at(layer, (key, i), f"missing required key {name!r}")
-                elif required and item[name] in (None, "", []):
-                    self.at(layer, (key, i, name), "must not be empty")
-            out.append((i, item))
-        return out
+        return self.mapping_items(layer, key, value, fields)
 
     def check_monitoring(self) -> None:
         for key in DURATION_KEYS:
@@ -850,9 +843,9 @@ class _Checker:
                         names[name] = i
                         receivers.add(name)
                 to = item.get("email_to")
-                if to in (None, "", []) or templated(to):
+                if to in (None, "") or templated(to):
                     continue
-                if not isinstance(to, list):
+                if not isinstance(to, list) or not to:
                     self.at(layer, (key, i, "email_to"), "must be a list of mail addresses")
                     continue
                 for j, address in enumerate(to):

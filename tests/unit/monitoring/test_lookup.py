@@ -19,6 +19,8 @@ from pdic.ansible_plugins.lookup.pdic_targets import LookupModule
 from pdic.inventory import load_inventory
 from pdic.monitoring import file_sd_targets
 
+from .conftest import grown_lab
+
 REPO = Path(__file__).resolve().parents[3]
 LAB = REPO / "inventory" / "lab"
 
@@ -39,23 +41,7 @@ def test_ansible_cfg_points_at_the_lookup() -> None:
 
 
 def test_a_new_host_and_site_are_scraped_with_no_other_edit(tmp_path: Path) -> None:
-    inv = tmp_path / "lab"
-    shutil.copytree(LAB, inv)
-    hosts = yaml.safe_load((inv / "hosts.yml").read_text(encoding="utf-8"))
-    hosts["all"]["children"]["portal"]["hosts"]["portal-2"] = {"ansible_host": "10.251.0.14"}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
-    province_file = inv / "group_vars" / "all" / "province.yml"
-    province = yaml.safe_load(province_file.read_text(encoding="utf-8"))
-    province["portal_sites"].append(
-        {
-            "name": "xamot",
-            "hostname": "xamot.lab.pdic.internal",
-            "agency": "huyen-mau-xa-mot",
-            "title": "Xã Một",
-        }
-    )
-    province_file.write_text(yaml.safe_dump(province, allow_unicode=True), encoding="utf-8")
-
+    inv = grown_lab(tmp_path, "portal", "portal-2", "10.251.0.14")
     before, after = _lookup(LAB), _lookup(inv)
     for job in ("node", "pdic"):
         new = [e for e in after[job] if e not in before[job]]

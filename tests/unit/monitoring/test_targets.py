@@ -13,6 +13,8 @@ from pdic.errors import InventoryError
 from pdic.inventory import Inventory, check_inventory, load_inventory
 from pdic.monitoring import JOBS, file_sd_targets, write_file_sd
 
+from .conftest import grown_lab
+
 REPO = Path(__file__).resolve().parents[3]
 LAB = REPO / "inventory" / "lab"
 THAIBINH = REPO / "inventory" / "thaibinh"
@@ -170,22 +172,7 @@ def _lab_copy(tmp_path: Path) -> Path:
 
 
 def test_adding_a_host_and_a_site_adds_their_targets(tmp_path: Path) -> None:
-    inv = _lab_copy(tmp_path)
-    hosts = yaml.safe_load((inv / "hosts.yml").read_text(encoding="utf-8"))
-    hosts["all"]["children"]["mail"]["hosts"]["mail-2"] = {"ansible_host": "10.251.0.22"}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
-    province_file = inv / "group_vars" / "all" / "province.yml"
-    province = yaml.safe_load(province_file.read_text(encoding="utf-8"))
-    province["portal_sites"].append(
-        {
-            "name": "xamot",
-            "hostname": "xamot.lab.pdic.internal",
-            "agency": "huyen-mau-xa-mot",
-            "title": "Xã Một",
-        }
-    )
-    province_file.write_text(yaml.safe_dump(province, allow_unicode=True), encoding="utf-8")
-
+    inv = grown_lab(tmp_path, "mail", "mail-2", "10.251.0.22")
     assert check_inventory(inv) == []
     before = file_sd_targets(load_inventory(LAB))
     after = file_sd_targets(load_inventory(inv))
