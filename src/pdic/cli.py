@@ -198,6 +198,34 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
+@app.command("status")
+def status_cmd(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus", help="Prometheus URL (default: the first monitoring host, port 9090)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The centre on one screen from Prometheus: services, alerts, certificates, backups."""
+    from pdic.inventory import load_inventory
+    from pdic.monitoring.status import centre_status, default_url, render_rich, render_text
+
+    inv = load_inventory(inventory)
+    status = centre_status(inv, prometheus or default_url(inv))
+    if as_json:
+        typer.echo(json.dumps(status.as_dict(), indent=2, ensure_ascii=False))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        Console().print(render_rich(status))
+    else:
+        for line in render_text(status):
+            typer.echo(line)
+
+
 @monitoring_app.command("targets")
 def monitoring_targets(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
@@ -209,6 +237,19 @@ def monitoring_targets(
     from pdic.monitoring.targets import write_file_sd
 
     for path in write_file_sd(inventory, out):
+        typer.echo(str(path))
+
+
+@monitoring_app.command("dashboards")
+def monitoring_dashboards(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The monitoring/ directory to write under.")
+    ] = Path("monitoring"),
+) -> None:
+    """Write the Grafana dashboards and Prometheus console pages (centre, service, host)."""
+    from pdic.monitoring.dashboards import write_dashboards
+
+    for path in write_dashboards(out):
         typer.echo(str(path))
 
 

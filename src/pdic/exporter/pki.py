@@ -5,16 +5,25 @@ DER certificate) and :class:`CrlCollector` reads CRLs (PEM or DER), both from co
 or globs (see :func:`pdic.exporter.sources.expand_paths`). Parsed files are cached until they
 change; the seconds-left values are computed from the clock at each scrape.
 
+The exporter runs on the hosts with Debian 12's python3-cryptography (38), which lacks what
+later versions added and this module would otherwise use: ``load_pem_x509_certificates`` (39)
+and the timezone-aware ``not_valid_*_utc``, ``last_update_utc`` and ``next_update_utc`` (42).
+:func:`_pem_certificates` and :func:`_utc_timestamp` use them where present and fall back to
+the older calls (one PEM block at a time; naive datetimes, which cryptography gives in UTC).
+
 It does not verify signatures, chains or revocation, fetch anything over the network (the
 blackbox exporter watches certificates that are served), or read private keys.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from prometheus_client.core import GaugeMetricFamily
@@ -24,6 +33,31 @@ from prometheus_client.samples import Sample
 from pdic.exporter.sources import ParsedFiles, expand_paths
 
 _PEM = b"-----BEGIN "
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+def _pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM file; ValueError if there is none."""
+    load_all = getattr(x509, "load_pem_x509_certificates", None)
+    if load_all is not None:
+        return list(load_all(data))
+    # cryptography < 39: one block at a time, as load_pem_x509_certificates does.
+    blocks = _PEM_CERTIFICATE.findall(data)
+    if not blocks:
+        raise ValueError("Unable to load PEM file. No certificate found.")
+    return [x509.load_pem_x509_certificate(block) for block in blocks]
+
+
+def _utc_timestamp(obj: Any, name: str) -> float | None:
+    """``obj.<name>_utc`` (cryptography >= 42) or ``obj.<name>`` (naive, in UTC) as Unix time."""
+    value = getattr(obj, f"{name}_utc", None)
+    if value is None and not hasattr(obj, f"{name}_utc"):
+        value = getattr(obj, name)
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+    return None if value is None else float(value.timestamp())
 
 
 @dataclass(frozen=True)
@@ -46,16 +80,13 @@ def parse_certificates(data: bytes) -> tuple[CertificateInfo, ...]:
     A subject that occurs twice in one file (an old and a renewed certificate left side by
     side) is reported once, with the earlier notAfter: the one that will break first.
     """
-    if _PEM in data:
-        certs = x509.load_pem_x509_certificates(data)
-    else:
-        certs = [x509.load_der_x509_certificate(data)]
+    certs = _pem_certificates(data) if _PEM in data else [x509.load_der_x509_certificate(data)]
     by_subject: dict[str, CertificateInfo] = {}
     for cert in certs:
         info = CertificateInfo(
             subject=cert.subject.rfc4514_string(),
-            not_before=cert.not_valid_before_utc.timestamp(),
-            not_after=cert.not_valid_after_utc.timestamp(),
+            not_before=_required(_utc_timestamp(cert, "not_valid_before")),
+            not_after=_required(_utc_timestamp(cert, "not_valid_after")),
         )
         seen = by_subject.get(info.subject)
         if seen is None or info.not_after < seen.not_after:
@@ -65,12 +96,17 @@ def parse_certificates(data: bytes) -> tuple[CertificateInfo, ...]:
 
 def parse_crl(data: bytes) -> CrlInfo:
     crl = x509.load_pem_x509_crl(data) if _PEM in data else x509.load_der_x509_crl(data)
-    next_update = crl.next_update_utc
     return CrlInfo(
         issuer=crl.issuer.rfc4514_string(),
-        this_update=crl.last_update_utc.timestamp(),
-        next_update=next_update.timestamp() if next_update is not None else None,
+        this_update=_required(_utc_timestamp(crl, "last_update")),
+        next_update=_utc_timestamp(crl, "next_update"),
     )
+
+
+def _required(value: float | None) -> float:
+    if value is None:
+        raise ValueError("a required validity time is missing")
+    return value
 
 
 class CertificateCollector(Collector):

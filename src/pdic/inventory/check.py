@@ -66,6 +66,21 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
   ``postgresql_databases``: name (required): SQL identifier, unique, not ``postgres`` or
     ``template0/1``; owner (required): a role of postgresql_roles; description: text.
 
+Monitoring (the roles of playbooks/monitoring.yml; checked wherever they are set: all level,
+group or host)
+  - ``prometheus_scrape_interval``, ``prometheus_evaluation_interval``,
+    ``prometheus_retention_time``, ``alertmanager_group_wait``, ``alertmanager_group_interval``,
+    ``alertmanager_repeat_interval``, ``blackbox_exporter_timeout``: a Prometheus duration
+    greater than zero (``5s``, ``1m30s``, ``15d``: whole numbers with ms, s, m, h, d, w or y,
+    largest unit first).
+  - ``alertmanager_receivers``: name (required): slug, unique; email_to (required): non-empty
+    list of mail addresses.
+  - ``alertmanager_teams``: name (required): one of the alert rules' teams (platform, web,
+    database, mail, security), unique; receiver (required): a name in alertmanager_receivers.
+  - ``alertmanager_default_receiver``: a name in alertmanager_receivers.
+  - ``grafana_enabled``: true or false.
+  Without an ``alertmanager_receivers`` list the role's default receiver ``oncall`` is known.
+
 Not checked: values of vault-encrypted files, Jinja expressions (taken literally), whether
 hosts are reachable.
 """
@@ -109,6 +124,20 @@ LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
 QUOTA = re.compile(r"(?P<number>[0-9]+)(?P<unit>[A-Za-z]+)")
 QUOTA_UNITS = ("K", "M", "G", "T")
 CERT_GLOB = re.compile(r"/[A-Za-z0-9._/*?\[\]+@:-]*")
+DURATION = re.compile(
+    r"(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?(?:[0-9]+ms)?"
+)
+DURATION_KEYS = (
+    "prometheus_scrape_interval",
+    "prometheus_evaluation_interval",
+    "prometheus_retention_time",
+    "alertmanager_group_wait",
+    "alertmanager_group_interval",
+    "alertmanager_repeat_interval",
+    "blackbox_exporter_timeout",
+)
+ALERT_TEAMS = ("platform", "web", "database", "mail", "security")
+DEFAULT_RECEIVERS = ("oncall",)
 
 Validator = Callable[[Any], str | None]
 
@@ -234,6 +263,22 @@ def quota(value: Any) -> str | None:
     return None
 
 
+def duration(value: Any) -> str | None:
+    if isinstance(value, str) and value and DURATION.fullmatch(value):
+        if any(c in "123456789" for c in value):
+            return None
+        return f"{value!r} is not more than zero"
+    return (
+        f"{value!r} is not a duration (whole numbers with ms, s, m, h, d, w or y, "
+        "largest unit first, such as 15s, 1m30s or 15d)"
+    )
+
+
+def templated(value: Any) -> bool:
+    """A Jinja expression: taken literally by the loader, so not checked."""
+    return isinstance(value, str) and "{{" in value
+
+
 def one_of(*choices: str) -> Validator:
     def validate(value: Any) -> str | None:
         if value in choices:
@@ -280,6 +325,7 @@ class _Checker:
         self.check_portal_sites()
         self.check_mail()
         self.check_postgresql()
+        self.check_monitoring()
 
     # reporting
 
@@ -499,6 +545,16 @@ class _Checker:
         if not isinstance(value, list):
             self.at(layer, (key,), "must be a list of mappings")
             return [], layer
+        out: Items = []
+        for i, item in self.mapping_items(layer, key, value, fields):
+            out.append((i, {k: v for k, v in item.items() if k in fields and v is not None}))
+        return out, layer
+
+    def mapping_items(
+        self, layer: Layer, key: str, value: list[Any], fields: dict[str, bool]
+    ) -> Items:
+        """The items of ``value`` (list ``key`` of ``layer``) that are mappings; every item that
+        is not one, every unknown key and every required key missing or empty is reported."""
         expected = ", ".join(sorted(fields))
         out: Items = []
         for i, item in enumerate(value):
@@ -513,8 +569,8 @@ class _Checker:
                     self.at(layer, (key, i), f"missing required key {name!r}")
                 elif required and item[name] in (None, ""):
                     self.at(layer, (key, i, name), "must not be empty")
-            out.append((i, {k: v for k, v in item.items() if k in fields and v is not None}))
-        return out, layer
+            out.append((i, item))
+        return out
 
     def validate(self, layer: Layer, key: str, items: Items, rules: dict[str, Validator]) -> None:
         for i, item in items:
@@ -758,4 +814,110 @@ class _Checker:
                     layer,
                     (key, i, "groups", j),
                     f"unknown group {group!r} (not in {self.source.hosts_file})",
+                )
+
+    # monitoring
+
+    def layers_with(self, key: str) -> list[Layer]:
+        """Every layer (all level, group, host; each once) that sets ``key``."""
+        seen: dict[int, Layer] = {}
+        candidates = [*self.source.all_layers]
+        for group_layers in self.source.group_layers.values():
+            candidates.extend(group_layers)
+        for host_layers in self.source.host_layers.values():
+            candidates.extend(host_layers)
+        for layer in candidates:
+            if key in layer.data:
+                seen.setdefault(id(layer), layer)
+        return list(seen.values())
+
+    def mappings(self, layer: Layer, key: str, fields: dict[str, bool]) -> Items:
+        """The mapping items of list ``key`` in ``layer`` (not a Jinja expression)."""
+        value = layer.data[key]
+        if templated(value):
+            return []
+        if not isinstance(value, list):
+            self.at(layer, (key,), "must be a list of mappings")
+            return []
+        return self.mapping_items(layer, key, value, fields)
+
+    def check_monitoring(self) -> None:
+        for key in DURATION_KEYS:
+            for layer in self.layers_with(key):
+                value = layer.data[key]
+                problem = None if templated(value) else duration(value)
+                if problem:
+                    self.at(layer, (key,), problem)
+        for layer in self.layers_with("grafana_enabled"):
+            if not isinstance(layer.data["grafana_enabled"], bool):
+                self.at(layer, ("grafana_enabled",), "must be true or false")
+
+        receivers: set[str] = set()
+        key = "alertmanager_receivers"
+        receiver_layers = self.layers_with(key)
+        for layer in receiver_layers:
+            names: dict[str, int] = {}
+            for i, item in self.mappings(layer, key, {"name": True, "email_to": True}):
+                name = item.get("name")
+                if name not in (None, ""):
+                    problem = slug(name)
+                    if problem:
+                        self.at(layer, (key, i, "name"), problem)
+                    elif name in names:
+                        self.at(
+                            layer,
+                            (key, i, "name"),
+                            f"duplicate receiver {name!r} (first at {key}[{names[name]}])",
+                        )
+                    else:
+                        names[name] = i
+                        receivers.add(name)
+                to = item.get("email_to")
+                if to in (None, "") or templated(to):
+                    continue
+                if not isinstance(to, list) or not to:
+                    self.at(layer, (key, i, "email_to"), "must be a list of mail addresses")
+                    continue
+                for j, address in enumerate(to):
+                    problem = None if templated(address) else mail_address(address)
+                    if problem:
+                        self.at(layer, (key, i, "email_to", j), problem)
+        if not receiver_layers:
+            receivers.update(DEFAULT_RECEIVERS)
+        known = ", ".join(sorted(receivers)) or "none"
+
+        key = "alertmanager_teams"
+        for layer in self.layers_with(key):
+            teams: dict[str, int] = {}
+            for i, item in self.mappings(layer, key, {"name": True, "receiver": True}):
+                name = item.get("name")
+                if name not in (None, ""):
+                    if name not in ALERT_TEAMS:
+                        self.at(
+                            layer,
+                            (key, i, "name"),
+                            f"{name!r} is not a team of the alert rules ({', '.join(ALERT_TEAMS)})",
+                        )
+                    elif name in teams:
+                        self.at(
+                            layer,
+                            (key, i, "name"),
+                            f"duplicate team {name!r} (first at {key}[{teams[name]}])",
+                        )
+                    else:
+                        teams[name] = i
+                receiver = item.get("receiver")
+                if receiver not in (None, "", *receivers) and not templated(receiver):
+                    self.at(
+                        layer,
+                        (key, i, "receiver"),
+                        f"unknown receiver {receiver!r} (alertmanager_receivers: {known})",
+                    )
+
+        key = "alertmanager_default_receiver"
+        for layer in self.layers_with(key):
+            value = layer.data[key]
+            if not templated(value) and value not in receivers:
+                self.at(
+                    layer, (key,), f"unknown receiver {value!r} (alertmanager_receivers: {known})"
                 )

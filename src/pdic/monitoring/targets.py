@@ -12,8 +12,10 @@ Jobs (ports are the Debian packages' defaults; 9469 is pdic-exporter's):
 - ``blackbox_https``: ``https://<hostname>/`` of every ``portal_sites`` entry, labels ``site``,
   ``agency``, ``tier`` (the agency's, from ``pdic_agencies``), ``service``, ``env``, ``module``.
 - ``blackbox_mail``: ports 25 and 587 (module ``smtp_banner``) and 993 (``imaps``) of ``mail``
-  hosts; ``blackbox_healthz``: ``https://<host>.<pdic_domain>/healthz`` of ``eoffice`` and
-  ``hcc`` hosts. Labels ``host``, ``service``, ``env``, ``module``.
+  hosts, as ``<host>.<pdic_domain>:<port>`` so that the IMAPS probe can check the certificate
+  against the host's name; ``blackbox_healthz``: ``https://<host>.<pdic_domain>/healthz`` of
+  ``eoffice`` and ``hcc`` hosts. Labels ``host``, ``service``, ``env``, ``module``. Without a
+  ``pdic_domain`` the host's name stands for its FQDN.
 
 Blackbox targets are what is probed; the Prometheus role relabels them to the blackbox
 exporter (``__param_target``, ``__param_module`` from ``module``). Ordering follows the
@@ -78,12 +80,14 @@ def file_sd_targets(inventory: Inventory) -> dict[str, FileSD]:
             host_entry(_hostport(h.address, port), h, service or _service(h)) for h in group_hosts
         ]
 
+    def fqdn(host: Host) -> str:
+        return f"{host.name}.{domain}" if domain else host.name
+
     healthz: FileSD = []
     for host in hosts:
         service = next((g for g in HEALTHZ_GROUPS if g in host.groups), None)
         if service is not None:
-            fqdn = f"{host.name}.{domain}" if domain else host.name
-            url = f"https://{fqdn}/healthz"
+            url = f"https://{fqdn(host)}/healthz"
             healthz.append(host_entry(url, host, service, module=HTTPS_MODULE))
 
     return {
@@ -93,7 +97,7 @@ def file_sd_targets(inventory: Inventory) -> dict[str, FileSD]:
         "postfix": exporter(members("mail"), POSTFIX_EXPORTER_PORT, "mail"),
         "blackbox_https": _site_probes(inventory, env),
         "blackbox_mail": [
-            host_entry(_hostport(h.address, port), h, "mail", module=module)
+            host_entry(f"{fqdn(h)}:{port}", h, "mail", module=module)
             for h in members("mail")
             for port, module in MAIL_PROBES
         ],
@@ -115,7 +119,7 @@ def write_file_sd(inventory_path: Path | str, out_dir: Path | str) -> list[Path]
     written = []
     for job in JOBS:
         path = out / f"{job}.json"
-        _replace_if_changed(path, json.dumps(targets[job], indent=2, ensure_ascii=False) + "\n")
+        write_if_changed(path, json.dumps(targets[job], indent=2, ensure_ascii=False) + "\n")
         written.append(path)
     return written
 
@@ -157,7 +161,8 @@ def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _replace_if_changed(path: Path, content: str) -> None:
+def write_if_changed(path: Path, content: str) -> None:
+    """Replace ``path`` with ``content`` atomically (mode 0644), only when the content differs."""
     if path.is_file() and path.read_text(encoding="utf-8") == content:
         return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

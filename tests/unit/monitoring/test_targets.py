@@ -13,6 +13,8 @@ from pdic.errors import InventoryError
 from pdic.inventory import Inventory, check_inventory, load_inventory
 from pdic.monitoring import JOBS, file_sd_targets, write_file_sd
 
+from .conftest import grown_lab
+
 REPO = Path(__file__).resolve().parents[3]
 LAB = REPO / "inventory" / "lab"
 THAIBINH = REPO / "inventory" / "thaibinh"
@@ -114,9 +116,9 @@ def test_mail_ports_are_probed(lab: dict[str, list[dict[str, object]]]) -> None:
             "labels": {"host": "mail-1", "service": "mail", "env": "lab", "module": module},
         }
         for target, module in [
-            ("10.251.0.21:25", "smtp_banner"),
-            ("10.251.0.21:587", "smtp_banner"),
-            ("10.251.0.21:993", "imaps"),
+            ("mail-1.lab.pdic.internal:25", "smtp_banner"),
+            ("mail-1.lab.pdic.internal:587", "smtp_banner"),
+            ("mail-1.lab.pdic.internal:993", "imaps"),
         ]
     ]
 
@@ -170,22 +172,7 @@ def _lab_copy(tmp_path: Path) -> Path:
 
 
 def test_adding_a_host_and_a_site_adds_their_targets(tmp_path: Path) -> None:
-    inv = _lab_copy(tmp_path)
-    hosts = yaml.safe_load((inv / "hosts.yml").read_text(encoding="utf-8"))
-    hosts["all"]["children"]["mail"]["hosts"]["mail-2"] = {"ansible_host": "10.251.0.22"}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
-    province_file = inv / "group_vars" / "all" / "province.yml"
-    province = yaml.safe_load(province_file.read_text(encoding="utf-8"))
-    province["portal_sites"].append(
-        {
-            "name": "xamot",
-            "hostname": "xamot.lab.pdic.internal",
-            "agency": "huyen-mau-xa-mot",
-            "title": "Xã Một",
-        }
-    )
-    province_file.write_text(yaml.safe_dump(province, allow_unicode=True), encoding="utf-8")
-
+    inv = grown_lab(tmp_path, "mail", "mail-2", "10.251.0.22")
     assert check_inventory(inv) == []
     before = file_sd_targets(load_inventory(LAB))
     after = file_sd_targets(load_inventory(inv))
@@ -194,7 +181,7 @@ def test_adding_a_host_and_a_site_adds_their_targets(tmp_path: Path) -> None:
         added = [t for t in _targets(after[job]) if t not in _targets(before[job])]
         assert [a.rsplit(":", 1)[0] for a in added] == ["10.251.0.22"], job
     added_mail = set(_targets(after["blackbox_mail"])) - set(_targets(before["blackbox_mail"]))
-    assert added_mail == {"10.251.0.22:25", "10.251.0.22:587", "10.251.0.22:993"}
+    assert added_mail == {f"mail-2.lab.pdic.internal:{port}" for port in (25, 587, 993)}
     assert after["blackbox_https"][-1] == {
         "targets": ["https://xamot.lab.pdic.internal/"],
         "labels": {

@@ -1,0 +1,1 @@
+"""Ansible lookups that pdic ships (ansible.cfg: lookup_plugins)."""
