@@ -40,7 +40,8 @@ CERT_RED_SECONDS = 7 * 86400
 CERT_AMBER_SECONDS = 30 * 86400
 BACKUP_MAX_AGE_SECONDS = 26 * 3600  # as the BackupTooOld rule
 QUERIES = {
-    "up": "up",
+    # A blackbox target answers `up` even when its probe fails: probe_success replaces it.
+    "up": "probe_success or up",
     "certificates": "pdic_cert_expiry_seconds",
     "served_certificates": "probe_ssl_earliest_cert_expiry - time()",
     "backups": "time() - pdic_backup_last_success_timestamp_seconds",

@@ -183,3 +183,22 @@ def test_prometheus_error_body_is_reported(prometheus: str) -> None:
 
     with pytest.raises(StatusError, match=r"HTTP 400: invalid parameter \"query\""):
         http_fetch(prometheus)("/api/v1/query", {"query": "up{"})
+
+
+def _lab_replay(path: str, params: Mapping[str, str]) -> Any:
+    name = "alerts" if path == "/api/v1/alerts" else BY_QUERY[params["query"]]
+    return json.loads((FIXTURES / "lab" / f"{name}.json").read_bytes())["data"]
+
+
+def test_failed_probes_count_as_targets_down() -> None:
+    """Recorded from the lab's Prometheus on mon-1 after the monitoring play, before any web
+    or mail service existed: the blackbox exporter answers (up == 1) but its probes of the
+    three portal sites, the application health checks and the mail ports fail."""
+    status = centre_status(load_inventory(LAB), "http://10.251.0.61:9090", fetch=_lab_replay)
+    states = {s.name: (s.state, s.up, s.targets, s.reasons) for s in status.services}
+    assert states["portal"] == ("amber", 2, 5, ("3 of 5 targets down",))
+    assert states["mail"] == ("amber", 2, 5, ("3 of 5 targets down",))
+    assert states["eoffice"] == ("amber", 2, 3, ("1 of 3 targets down",))
+    assert states["pki"] == ("green", 2, 2, ())
+    assert {a.name for a in status.alerts} >= {"PortalSiteDown", "MailPortDown"}
+    assert all(a.state == "pending" for a in status.alerts)
