@@ -12,6 +12,7 @@ import pytest
 from pdic.cli import main
 from pdic.compliance import runner
 from pdic.compliance.catalogue import ComplianceError, load_catalogue
+from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T
 from pdic.inventory import Host
 
 from .fakes import REPO, FakeHost, fixture_text
@@ -24,7 +25,8 @@ def _sshd(name: str) -> FakeHost:
     return FakeHost(
         {
             "systemd-detect-virt --container": (0, "systemd-nspawn\n"),
-            "/usr/sbin/sshd -T": fixture_text(f"sshd-T/{name}"),
+            SSHD_T: fixture_text(f"sshd-T/{name}"),
+            SSHD_MATCH_ROOT: (1, ""),
         }
     )
 
