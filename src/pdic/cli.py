@@ -94,6 +94,10 @@ def audit_cmd(
         str,
         typer.Option("--fail-on", help="Exit 1 when a control of this severity or above fails."),
     ] = "high",
+    lynis: Annotated[
+        bool,
+        typer.Option("--lynis", help="Also run Lynis on each host (a minute or more per host)."),
+    ] = False,
 ) -> None:
     """Check the hosts against the control catalogue; reports for auditors, exit 1 on failure."""
     from pdic.compliance import report
@@ -110,6 +114,7 @@ def audit_cmd(
         limit=limit,
         controls=[c.strip() for c in controls.split(",") if c.strip()] if controls else None,
         waivers_file=waivers or (default_waivers if default_waivers.is_file() else None),
+        lynis=lynis,
     )
     paths = write_reports(
         run, out, [f.strip() for f in formats.split(",") if f.strip()], str(inventory)
@@ -118,6 +123,15 @@ def audit_cmd(
         mine = [r for r in run.results if r.host == host]
         tally = " ".join(f"{k}={v}" for k, v in report.counts(mine).items())
         typer.echo(f"{host} score={_pct(value)} {tally}")
+    for found in run.lynis.values():
+        index = found.hardening_index
+        tally = (
+            f"lynis hardening_index={index} warnings={found.warnings} "
+            f"suggestions={found.suggestions}"
+            if index is not None
+            else f"lynis: {found.note}"
+        )
+        typer.echo(f"{found.host} {tally}")
     typer.echo(f"centre score={_pct(report.score(run.results))}")
     for path in paths:
         typer.echo(f"report: {path}")

@@ -86,7 +86,6 @@ def test_packages_come_through_the_lab_proxy(host) -> None:  # type: ignore[no-u
 
 
 def test_hosts_reach_each_other(host) -> None:  # type: ignore[no-untyped-def]
-    # From this host to another over the lab network, by name.
-    other = "db-1" if host.check_output("hostname") != "db-1" else "portal-1"
-    banner = host.check_output("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/22; head -c 4 <&3'", other)
-    assert banner == "SSH-"
+    # From this host to another over the lab network, by name: the log collector on mon-1,
+    # which the firewall opens to every host (SSH is open to the control machine only).
+    assert host.run("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/514'", "mon-1").rc == 0

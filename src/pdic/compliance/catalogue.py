@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -521,10 +521,16 @@ class Waivers:
             raise ComplianceError(list(self.problems))
 
 
-def load_waivers(path: Path | str, catalogue: Catalogue, today: dt.date) -> Waivers:
+def load_waivers(
+    path: Path | str,
+    catalogue: Catalogue,
+    today: dt.date,
+    known_hosts: Collection[str] | None = None,
+) -> Waivers:
     """Read a waiver file; problems are collected (:meth:`Waivers.raise_for_problems` raises).
 
-    A waiver that expired before ``today`` is returned in ``expired``; it hides nothing.
+    A waiver that expired before ``today`` is returned in ``expired``; it hides nothing. With
+    ``known_hosts`` (the inventory's host names), a waiver naming another host is a problem.
     """
     file = Path(path)
     rel = file.name
@@ -556,6 +562,12 @@ def load_waivers(path: Path | str, catalogue: Catalogue, today: dt.date) -> Waiv
             not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts)
         ):
             problems.add(rel, (*at, "hosts"), "must be 'all' or a non-empty list of host names")
+        elif known_hosts is not None and isinstance(hosts, list):
+            for j, name in enumerate(hosts):
+                if name not in known_hosts:
+                    problems.add(
+                        rel, (*at, "hosts", j), f"unknown host {name!r} (not in the inventory)"
+                    )
         for key in ("justification", "approver"):
             if not isinstance(item[key], str) or not item[key].strip():
                 problems.add(rel, (*at, key), "must be a non-empty text")

@@ -12,6 +12,9 @@ and is reported as waived. The centre's score pools every host's results in the 
 (it is not the mean of host scores), so a host with more applicable controls weighs more. A
 host with nothing to score has no score (None).
 
+Lynis's verdicts (``pdic audit --lynis``), when there are any, go beside the scores in every
+format: a per-host comparison of pdic's score and Lynis's hardening index.
+
 Writers take the results and return text; they do not write files or run checks.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,9 +35,11 @@ from prometheus_client.registry import Collector
 
 from pdic.compliance.catalogue import SEVERITIES, Control, Waiver, Waivers
 from pdic.compliance.checks import CheckOutcome, Evidence, Status
+from pdic.compliance.lynis import LynisResult
 
 OUTCOMES = ("pass", "waived", "fail", "error", "not_applicable")
 NO_WAIVERS = Waivers()
+NO_LYNIS: Mapping[str, LynisResult] = {}
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,22 @@ def _controls(results: Iterable[Result]) -> list[Control]:
 # JSON
 
 
+def lynis_comparison(
+    results: Sequence[Result], lynis: Mapping[str, LynisResult]
+) -> list[dict[str, object]]:
+    """One row per host Lynis ran on (or tried to): pdic's score beside Lynis's index."""
+    scores = host_scores(results)
+    return [
+        {"host": host, "pdic_score": scores.get(host), **lynis[host].as_dict()}
+        for host in sorted(lynis)
+    ]
+
+
 def to_json(
-    results: Sequence[Result], waivers: Waivers = NO_WAIVERS, generated: dt.datetime | None = None
+    results: Sequence[Result],
+    waivers: Waivers = NO_WAIVERS,
+    generated: dt.datetime | None = None,
+    lynis: Mapping[str, LynisResult] = NO_LYNIS,
 ) -> str:
     when = generated or dt.datetime.now(dt.UTC)
     document = {
@@ -158,6 +177,8 @@ def to_json(
             "problems": list(waivers.problems),
         },
     }
+    if lynis:
+        document["lynis"] = {str(row.pop("host")): row for row in lynis_comparison(results, lynis)}
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -171,8 +192,11 @@ def _evidence_text(result: Result) -> str:
     return "\n\n".join(parts)
 
 
-def to_junit(results: Sequence[Result]) -> str:
-    """One testsuite per host, one testcase per control x host (classname = control area)."""
+def to_junit(results: Sequence[Result], lynis: Mapping[str, LynisResult] = NO_LYNIS) -> str:
+    """One testsuite per host, one testcase per control x host (classname = control area).
+
+    Lynis's verdict on a host, when there is one, is in the properties of the host's testsuite.
+    """
     root = ET.Element("testsuites", name="pdic compliance")
     totals = counts(results)
     root.set("tests", str(len(results)))
@@ -191,6 +215,19 @@ def to_junit(results: Sequence[Result]) -> str:
             errors=str(c["error"]),
             skipped=str(c["not_applicable"]),
         )
+        if host in lynis:
+            found = lynis[host]
+            props = ET.SubElement(suite, "properties")
+            ET.SubElement(props, "property", name="lynis_status", value=found.status)
+            if found.hardening_index is not None:
+                for key, value in (
+                    ("lynis_hardening_index", found.hardening_index),
+                    ("lynis_warnings", found.warnings),
+                    ("lynis_suggestions", found.suggestions),
+                ):
+                    ET.SubElement(props, "property", name=key, value=str(value))
+            if found.note:
+                ET.SubElement(props, "property", name="lynis_note", value=found.note)
         for result in sorted(mine, key=lambda r: r.control.id):
             case = ET.SubElement(
                 suite,
@@ -235,11 +272,20 @@ class ResultsCollector(Collector):
         # HELP pdic_compliance_centre_score_ratio Weighted compliance score of the whole centre (0..1).
         # HELP pdic_compliance_results Number of results per host and outcome.
         # HELP pdic_compliance_waivers_expired Number of waivers past their expiry date.
+        # HELP pdic_lynis_hardening_index Lynis hardening index of the host (0..100), with --lynis.
+        # HELP pdic_lynis_warnings Lynis warnings on the host, with --lynis.
+        # HELP pdic_lynis_suggestions Lynis suggestions on the host, with --lynis.
     """  # noqa: E501 - the HELP lines are quoted exactly
 
-    def __init__(self, results: Sequence[Result], waivers: Waivers = NO_WAIVERS) -> None:
+    def __init__(
+        self,
+        results: Sequence[Result],
+        waivers: Waivers = NO_WAIVERS,
+        lynis: Mapping[str, LynisResult] = NO_LYNIS,
+    ) -> None:
         self.results = list(results)
         self.waivers = waivers
+        self.lynis = dict(lynis)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         status = GaugeMetricFamily(
@@ -290,11 +336,39 @@ class ResultsCollector(Collector):
             "Number of waivers past their expiry date.",
             value=float(len(self.waivers.expired)),
         )
+        if not self.lynis:
+            return
+        families = {
+            "hardening_index": GaugeMetricFamily(
+                "pdic_lynis_hardening_index",
+                "Lynis hardening index of the host (0..100), with --lynis.",
+                labels=["host"],
+            ),
+            "warnings": GaugeMetricFamily(
+                "pdic_lynis_warnings", "Lynis warnings on the host, with --lynis.", labels=["host"]
+            ),
+            "suggestions": GaugeMetricFamily(
+                "pdic_lynis_suggestions",
+                "Lynis suggestions on the host, with --lynis.",
+                labels=["host"],
+            ),
+        }
+        for host, found in sorted(self.lynis.items()):
+            if found.hardening_index is None:
+                continue  # no Lynis verdict: no sample (the JSON and HTML say why)
+            families["hardening_index"].add_metric([host], float(found.hardening_index))
+            families["warnings"].add_metric([host], float(found.warnings))
+            families["suggestions"].add_metric([host], float(found.suggestions))
+        yield from families.values()
 
 
-def to_prometheus(results: Sequence[Result], waivers: Waivers = NO_WAIVERS) -> str:
+def to_prometheus(
+    results: Sequence[Result],
+    waivers: Waivers = NO_WAIVERS,
+    lynis: Mapping[str, LynisResult] = NO_LYNIS,
+) -> str:
     registry = CollectorRegistry()
-    registry.register(ResultsCollector(results, waivers))
+    registry.register(ResultsCollector(results, waivers, lynis))
     return generate_latest(registry).decode("utf-8")
 
 
@@ -308,6 +382,7 @@ def to_html(
     waivers: Waivers = NO_WAIVERS,
     generated: dt.datetime | None = None,
     title: str = "",
+    lynis: Mapping[str, LynisResult] = NO_LYNIS,
 ) -> str:
     """A self-contained page (no external assets): Vietnamese and English, one shown at a time."""
     env = jinja2.Environment(
@@ -330,4 +405,5 @@ def to_html(
         centre_counts=counts(results),
         host_scores=host_scores(results),
         waivers=waivers,
+        lynis=lynis_comparison(results, lynis),
     )

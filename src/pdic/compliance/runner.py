@@ -1,9 +1,11 @@
 """`pdic audit`: run the control catalogue's checks on the inventory's hosts, in parallel.
 
 For each selected host: connect as the operations account (pdic.connect), detect a container
-once, evaluate every control that applies to the host's groups (or the ones asked for), then
-apply the waivers and hand the results to the report writers. A host that cannot be reached
-gets an ``error`` result for each of its controls: an audit never passes a host it could not see.
+once, evaluate every control that applies to the host's groups (or the ones asked for), run
+Lynis over the same connection when asked (pdic.compliance.lynis), then apply the waivers and
+hand the results to the report writers. The inventory is validated first, as for a deploy. A
+host that cannot be reached gets an ``error`` result for each of its controls: an audit never
+passes a host it could not see.
 
 It deliberately changes nothing on the hosts and installs nothing there.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,9 @@ from pdic.compliance.catalogue import (
 )
 from pdic.compliance.checks import CheckOutcome
 from pdic.compliance.evaluate import detect_container, evaluate
+from pdic.compliance.lynis import LynisResult, run_lynis, unreachable
 from pdic.connect import testinfra_host
-from pdic.inventory import Host, load_inventory
+from pdic.inventory import Host, load_valid_inventory
 
 FORMATS = ("html", "json", "junit", "prom")
 _SUFFIX = {"html": "html", "json": "json", "junit": "xml", "prom": "prom"}
@@ -41,6 +44,7 @@ class AuditRun:
     results: list[report.Result]
     waivers: Waivers
     catalogue: Catalogue
+    lynis: dict[str, LynisResult] = field(default_factory=dict)
 
 
 def select_controls(catalogue: Catalogue, wanted: Sequence[str] | None) -> list[Control]:
@@ -59,20 +63,29 @@ def select_controls(catalogue: Catalogue, wanted: Sequence[str] | None) -> list[
 
 
 def audit_host(
-    host: Host, controls: Sequence[Control], connect: Callable[[Host], Any]
-) -> list[report.Result]:
-    """Every applicable control on one host."""
+    host: Host, controls: Sequence[Control], connect: Callable[[Host], Any], lynis: bool = False
+) -> tuple[list[report.Result], LynisResult | None]:
+    """Every applicable control on one host, and Lynis's verdict when asked for."""
     applicable = [c for c in controls if c.applies_to(host.groups)]
     try:
         target = connect(host)
         container = detect_container(target)
     except Exception as exc:  # unreachable: each control is an error, never a pass
-        outcome = CheckOutcome("error", f"host unreachable: {type(exc).__name__}: {exc}")
-        return [report.Result.from_outcome(c, host.name, outcome) for c in applicable]
-    return [
+        why = f"{type(exc).__name__}: {exc}"
+        outcome = CheckOutcome("error", f"host unreachable: {why}")
+        results = [report.Result.from_outcome(c, host.name, outcome) for c in applicable]
+        return results, unreachable(host.name, why) if lynis else None
+    results = [
         report.Result.from_outcome(c, host.name, evaluate(c, target, host.groups, container))
         for c in applicable
     ]
+    if not lynis:
+        return results, None
+    try:
+        found = run_lynis(host.name, target)
+    except Exception as exc:  # a failed Lynis run never hides the controls' results
+        found = LynisResult(host.name, "error", note=f"lynis: {type(exc).__name__}: {exc}")
+    return results, found
 
 
 def audit(
@@ -85,22 +98,24 @@ def audit(
     workers: int = 10,
     connect: Callable[[Host], Any] | None = None,
     today: dt.date | None = None,
+    lynis: bool = False,
 ) -> AuditRun:
-    """Audit the selected hosts; bad input (controls, waivers, coverage) raises first."""
-    inv = load_inventory(inventory)
+    """Audit the selected hosts; bad input (inventory, controls, waivers, coverage) raises first."""
+    inv = load_valid_inventory(inventory)
     catalogue = load_catalogue(catalogue_dir)
     check_group_coverage(catalogue, inv.groups)
     chosen = select_controls(catalogue, controls)
     waivers = Waivers()
     if waivers_file is not None:
-        waivers = load_waivers(waivers_file, catalogue, today or dt.date.today())
+        waivers = load_waivers(waivers_file, catalogue, today or dt.date.today(), set(inv.hosts))
         waivers.raise_for_problems()
     hosts = inv.select(limit)
     reach = connect or testinfra_host
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
-        per_host = list(pool.map(lambda h: audit_host(h, chosen, reach), hosts))
-    results = report.apply_waivers([r for rs in per_host for r in rs], waivers)
-    return AuditRun(results, waivers, catalogue)
+        per_host = list(pool.map(lambda h: audit_host(h, chosen, reach, lynis), hosts))
+    results = report.apply_waivers([r for rs, _ in per_host for r in rs], waivers)
+    found = {lr.host: lr for _, lr in per_host if lr is not None}
+    return AuditRun(results, waivers, catalogue, found)
 
 
 def write_reports(
@@ -113,10 +128,10 @@ def write_reports(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     writers: dict[str, Callable[[], str]] = {
-        "html": lambda: report.to_html(run.results, run.waivers, title=title),
-        "json": lambda: report.to_json(run.results, run.waivers),
-        "junit": lambda: report.to_junit(run.results),
-        "prom": lambda: report.to_prometheus(run.results, run.waivers),
+        "html": lambda: report.to_html(run.results, run.waivers, title=title, lynis=run.lynis),
+        "json": lambda: report.to_json(run.results, run.waivers, lynis=run.lynis),
+        "junit": lambda: report.to_junit(run.results, lynis=run.lynis),
+        "prom": lambda: report.to_prometheus(run.results, run.waivers, lynis=run.lynis),
     }
     paths = []
     for fmt in formats:

@@ -80,6 +80,14 @@ group or host)
   - ``alertmanager_default_receiver``: a name in alertmanager_receivers.
   - ``grafana_enabled``: true or false.
   Without an ``alertmanager_receivers`` list the role's default receiver ``oncall`` is known.
+Hardening (roles hardening and firewall; a value with a Jinja expression is taken as written)
+  ``firewall_rules``, ``firewall_group_rules``, ``firewall_host_rules`` (at any level): lists of
+    allow-list rules. name (required): text; ports (required): non-empty list of whole numbers
+    1..65535; proto: tcp | udp; on: list of groups that open the ports; from_groups: list of
+    groups that may connect; from_networks: list of IPv4/IPv6 addresses or CIDR networks (no
+    host bits set); from_groups or from_networks (at least one). A group is ``all`` or a
+    group of hosts.yml.
+  ``hardening_log_server``: a host of the inventory.
 
 Not checked: values of vault-encrypted files, Jinja expressions (taken literally), whether
 hosts are reachable.
@@ -112,6 +120,8 @@ DATA_KEYS = (
 TIERS = ("province", "district", "commune")
 MAILBOX_STATES = ("active", "disabled")
 POSTGRESQL_ROLES = ("primary", "replica")
+FIREWALL_KEYS = ("firewall_rules", "firewall_group_rules", "firewall_host_rules")
+FIREWALL_PROTOCOLS = ("tcp", "udp")
 RESERVED_DATABASES = ("postgres", "template0", "template1")
 
 LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -279,6 +289,26 @@ def templated(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
+def port(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return None
+    return f"{value!r} is not a port (a whole number 1..65535)"
+
+
+def address_or_network(value: Any) -> str | None:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return (
+            f"{value!r} is not an IP address or a network in CIDR notation (such as 192.0.2.0/24)"
+        )
+    if "/" in value and str(net) != value:
+        return f"{value!r} has host bits set (the network is {net})"
+    return None
+
+
 def one_of(*choices: str) -> Validator:
     def validate(value: Any) -> str | None:
         if value in choices:
@@ -326,6 +356,8 @@ class _Checker:
         self.check_mail()
         self.check_postgresql()
         self.check_monitoring()
+        self.check_firewall()
+        self.check_log_server()
 
     # reporting
 
@@ -920,4 +952,100 @@ class _Checker:
             if not templated(value) and value not in receivers:
                 self.at(
                     layer, (key,), f"unknown receiver {value!r} (alertmanager_receivers: {known})"
+                )
+
+    # hardening
+
+    def layers(self) -> list[Layer]:
+        """Every variable layer once: all, groups, hosts."""
+        seen: dict[int, Layer] = {id(x): x for x in self.source.all_layers}
+        for layers in [*self.source.group_layers.values(), *self.source.host_layers.values()]:
+            seen.update((id(x), x) for x in layers)
+        return list(seen.values())
+
+    def group_list(self, layer: Layer, path: KeyPath, value: Any) -> None:
+        """A list of groups: ``all`` or groups of hosts.yml."""
+        if isinstance(value, str) and "{{" in value:
+            return
+        if not isinstance(value, list):
+            self.at(layer, path, "must be a list of inventory groups")
+            return
+        for j, group in enumerate(value):
+            if group != "all" and group not in self.inventory.groups:
+                self.at(
+                    layer,
+                    (*path, j),
+                    f"unknown group {group!r} (not in {self.source.hosts_file})",
+                )
+
+    def check_firewall(self) -> None:
+        fields = {
+            "name": True,
+            "ports": True,
+            "proto": False,
+            "on": False,
+            "from_groups": False,
+            "from_networks": False,
+        }
+        expected = ", ".join(sorted(fields))
+        for layer in self.layers():
+            for key in FIREWALL_KEYS:
+                rules = layer.data.get(key)
+                if key not in layer.data or (isinstance(rules, str) and "{{" in rules):
+                    continue
+                if not isinstance(rules, list):
+                    self.at(layer, (key,), "must be a list of rules")
+                    continue
+                for i, rule in enumerate(rules):
+                    self.check_firewall_rule(layer, (key, i), rule, fields, expected)
+
+    def check_firewall_rule(
+        self, layer: Layer, at: KeyPath, rule: Any, fields: dict[str, bool], expected: str
+    ) -> None:
+        if not isinstance(rule, Mapping):
+            self.at(layer, at, "must be a mapping")
+            return
+        for name in rule:
+            if name not in fields:
+                self.at(layer, (*at, name), f"unknown key {name!r} (expected: {expected})")
+        for name, required in fields.items():
+            if required and name not in rule:
+                self.at(layer, at, f"missing required key {name!r}")
+        if "name" in rule and text(rule["name"]):
+            self.at(layer, (*at, "name"), str(text(rule["name"])))
+        ports = rule.get("ports")
+        if "ports" in rule and (not isinstance(ports, list) or not ports):
+            self.at(layer, (*at, "ports"), "must be a non-empty list of ports")
+        for j, value in enumerate(ports if isinstance(ports, list) else []):
+            problem = port(value)
+            if problem:
+                self.at(layer, (*at, "ports", j), problem)
+        if "proto" in rule:
+            problem = one_of(*FIREWALL_PROTOCOLS)(rule["proto"])
+            if problem:
+                self.at(layer, (*at, "proto"), problem)
+        for name in ("on", "from_groups"):
+            if name in rule:
+                self.group_list(layer, (*at, name), rule[name])
+        networks = rule.get("from_networks", [])
+        if not isinstance(networks, list):
+            self.at(layer, (*at, "from_networks"), "must be a list of addresses or networks")
+            networks = []
+        for j, value in enumerate(networks):
+            problem = address_or_network(value)
+            if problem:
+                self.at(layer, (*at, "from_networks", j), problem)
+        if not rule.get("from_groups") and not networks:
+            self.at(layer, at, "admits nobody: set from_groups or from_networks")
+
+    def check_log_server(self) -> None:
+        for layer in self.layers():
+            value = layer.data.get("hardening_log_server")
+            if not isinstance(value, str) or not value or "{{" in value:
+                continue
+            if value not in self.inventory.hosts:
+                self.at(
+                    layer,
+                    ("hardening_log_server",),
+                    f"unknown host {value!r} (not in {self.source.hosts_file})",
                 )

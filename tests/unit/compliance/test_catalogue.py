@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pdic.compliance.catalogue import (
     SEVERITIES,
@@ -80,7 +81,7 @@ def test_every_inventory_group_is_covered(catalogue: Catalogue) -> None:
 def test_params_by_group_merge_all_and_the_host_groups(catalogue: Catalogue) -> None:
     control = catalogue.controls["PDIC-NET-002"]
     assert control.check_params("network_firewall_allowlist", ["db"]) == {
-        "allowed_tcp_ports": [22, 9100, 5432, 9187]
+        "allowed_tcp_ports": [22, 9100, 9469, 5432, 9187]
     }
     assert control.applies_to(["db"])
     assert not catalogue.controls["PDIC-SVC-005"].applies_to(["db"])
@@ -277,3 +278,31 @@ def test_bad_waivers_are_reported(
     assert waivers.problems == (message,)
     with pytest.raises(ComplianceError, match=re.escape(message)):
         waivers.raise_for_problems()
+
+
+ROLES = REPO / "roles"
+
+
+def _enforcing_role(variable: str) -> Path | None:
+    """The role a variable belongs to: the longest role name it starts with (``<role>_``)."""
+    owners = [r for r in ROLES.iterdir() if r.is_dir() and variable.startswith(f"{r.name}_")]
+    return max(owners, key=lambda r: len(r.name)) if owners else None
+
+
+def _enforced(catalogue_dir: Path) -> list[tuple[str, str]]:
+    catalogue = load_catalogue(catalogue_dir)
+    return [(c.id, c.enforced_by) for c in catalogue.controls.values() if c.enforced_by]
+
+
+@pytest.mark.parametrize(("control", "variable"), _enforced(CATALOGUE))
+def test_enforcing_variable_is_a_default_of_its_role(control: str, variable: str) -> None:
+    role = _enforcing_role(variable)
+    assert role is not None, f"{control}: enforced_by {variable} names no role under roles/"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    assert variable in defaults, (
+        f"{control}: enforced_by {variable} is not in roles/{role.name}/defaults/main.yml"
+    )
+
+
+def test_no_control_names_a_variable_no_role_defines(catalogue: Catalogue) -> None:
+    assert missing_enforcers(catalogue, ROLES) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pdic.compliance.catalogue import load_catalogue
 from pdic.compliance.checks import Evidence
-from pdic.compliance.checks.ssh import SSHD_T
+from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T
 from pdic.compliance.evaluate import detect_container, evaluate
 
 from .fakes import REPO, FakeHost, fixture_text
@@ -37,7 +37,9 @@ def test_auditd_runs_on_a_vm() -> None:
 
 
 def test_container_applicable_controls_run_in_containers() -> None:
-    host = FakeHost({SSHD_T: fixture_text("sshd-T/debian12-hardened.txt")})
+    host = FakeHost(
+        {SSHD_T: fixture_text("sshd-T/debian12-hardened.txt"), SSHD_MATCH_ROOT: (1, "")}
+    )
     container = ("systemd-nspawn", Evidence(DETECT, 0, "systemd-nspawn"))
     outcome = evaluate(C["PDIC-SSH-001"], host, ["portal"], container)
     assert outcome.status == "pass"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from pdic.cli import main
 from pdic.compliance import runner
 from pdic.compliance.catalogue import ComplianceError, load_catalogue
+from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T
 from pdic.inventory import Host
 
 from .fakes import REPO, FakeHost, fixture_text
@@ -24,7 +26,8 @@ def _sshd(name: str) -> FakeHost:
     return FakeHost(
         {
             "systemd-detect-virt --container": (0, "systemd-nspawn\n"),
-            "/usr/sbin/sshd -T": fixture_text(f"sshd-T/{name}"),
+            SSHD_T: fixture_text(f"sshd-T/{name}"),
+            SSHD_MATCH_ROOT: (1, ""),
         }
     )
 
@@ -139,3 +142,93 @@ def test_cli_audit_exit_code_follows_the_failures(
     assert (tmp_path / "audit.html").exists()
     assert main([*argv, "-o", str(tmp_path), "--limit", "db-1"]) == 0
     assert main([*argv, "-o", str(tmp_path), "--fail-on", "urgent"]) == 2
+
+
+# Bad input: one line naming file, key and problem, exit code 2, before any host is reached.
+
+
+def _unreachable_if_called(host: Host) -> FakeHost:
+    raise AssertionError(f"{host.name} was reached despite bad input")
+
+
+def _cli_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> list[str]:
+    monkeypatch.setattr(runner, "testinfra_host", _unreachable_if_called)
+    assert main(["audit", *argv]) == 2
+    return capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "{control: PDIC-NOPE-001, hosts: all, justification: j, approver: a,"
+            " expires: 2030-01-01}",
+            "pdic: error: waivers.yml: waivers[0].control: unknown control id 'PDIC-NOPE-001'",
+        ),
+        (
+            "{control: PDIC-SSH-001, hosts: [portal-1, portal-9], justification: j,"
+            " approver: a, expires: 2030-01-01}",
+            "pdic: error: waivers.yml: waivers[0].hosts[1]: unknown host 'portal-9'"
+            " (not in the inventory)",
+        ),
+    ],
+)
+def test_cli_bad_waiver_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    entry: str,
+    message: str,
+) -> None:
+    waivers = tmp_path / "waivers.yml"
+    waivers.write_text(f"waivers:\n  - {entry}\n", encoding="utf-8")
+    err = _cli_error(monkeypatch, capsys, ["-i", str(LAB), "-w", str(waivers), "-o", str(tmp_path)])
+    assert err == [message]
+
+
+def test_cli_invalid_inventory_is_refused_like_deploy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    case = REPO / "tests" / "inventory_corpus" / "45-firewall-bad-cidr"
+    err = _cli_error(monkeypatch, capsys, ["-i", str(case), "-o", str(tmp_path)])
+    expected = (case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert err == [f"pdic: error: {line}" for line in expected]
+
+
+def test_cli_group_no_control_covers_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    inventory = tmp_path / "inv"
+    shutil.copytree(REPO / "tests" / "inventory_corpus" / "_valid", inventory)
+    hosts = inventory / "hosts.yml"
+    hosts.write_text(
+        hosts.read_text(encoding="utf-8")
+        + "    dns:\n      hosts:\n        dns-1:\n          ansible_host: 192.0.2.71\n",
+        encoding="utf-8",
+    )
+    (inventory / "group_vars" / "all" / "extra.yml").write_text(
+        "---\npdic_extra_groups: [dns]\n", encoding="utf-8"
+    )
+    err = _cli_error(monkeypatch, capsys, ["-i", str(inventory), "-o", str(tmp_path)])
+    assert err == ["pdic: error: inventory: groups.dns: no control covers this group"]
+
+
+def test_cli_control_naming_an_unknown_check_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    catalogue = tmp_path / "compliance"
+    shutil.copytree(CATALOGUE, catalogue)
+    ssh = catalogue / "controls" / "ssh.yml"
+    ssh.write_text(
+        ssh.read_text(encoding="utf-8").replace(
+            "checks: [ssh_root_login_disabled]", "checks: [ssh_root_login_off]"
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr("pdic.project.project_root", lambda: tmp_path)
+    err = _cli_error(monkeypatch, capsys, ["-i", str(LAB), "-o", str(tmp_path)])
+    assert err == [
+        "pdic: error: controls/ssh.yml: controls[0].checks[0]: unknown check 'ssh_root_login_off'"
+    ]

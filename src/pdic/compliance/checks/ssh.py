@@ -88,10 +88,37 @@ class SshdConfig:
         return self.probe.passed(f"{key}: only allowed algorithms ({len(offered)})")
 
 
+SSHD_MATCH_ROOT = (
+    "grep -hiEs '^[[:space:]]*(match|permitrootlogin)[[:space:]]' "
+    "/etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf"
+)
+"""The Match blocks and PermitRootLogin lines of the configuration files."""
+
+
+def root_login_exceptions(text: str) -> list[str]:
+    """Match blocks that let root in again (``sshd -T`` shows only the global settings)."""
+    found = []
+    block = None
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0].lower() == "match":
+            block = " ".join(words)
+        elif block and len(words) > 1 and words[1].lower() != "no":
+            found.append(f"PermitRootLogin {words[1]} where '{block}' applies")
+    return found
+
+
 @check("ssh_root_login_disabled")
 def ssh_root_login_disabled(host: HostLike) -> CheckOutcome:
-    """root cannot log in over SSH, with any method (PermitRootLogin no)."""
-    return SshdConfig(Probe(host)).expect({"permitrootlogin": "no"})
+    """root cannot log in over SSH, with any method (PermitRootLogin no, in every Match block)."""
+    config = SshdConfig(Probe(host))
+    outcome = config.expect({"permitrootlogin": "no"})
+    if outcome.status != "pass":
+        return outcome
+    exceptions = root_login_exceptions(config.probe.run(SSHD_MATCH_ROOT).stdout)
+    return config.probe.verdict(exceptions, "permitrootlogin no, and no Match block lets root in")
 
 
 @check("ssh_password_auth_disabled")
