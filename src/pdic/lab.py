@@ -50,7 +50,7 @@ REQUIRED_TOOLS = {
 }
 EXIT_REBOOT = 133
 # Bumped when _prepare_base changes: a cached base image is prepared again, not rebuilt.
-BASE_PREPARED = 4
+BASE_PREPARED = 5
 
 # Runs as the supervisor of one host: boots it again when the container reboots.
 SUPERVISOR = r"""
@@ -329,6 +329,26 @@ def ensure_base(paths: LabPaths, log: Callable[[str], None] = print) -> bool:
     return True
 
 
+NET_SYSCTL_UNIT = """\
+# Installed by pdic lab: this lab host's network namespace is its own, so /proc/sys/net is
+# made writable (systemd-nspawn mounts /proc/sys read-only for a namespace it did not make).
+[Unit]
+Description=Writable network sysctls of this lab host's own network namespace
+DefaultDependencies=no
+Before=systemd-sysctl.service sysinit.target
+ConditionPathIsReadWrite=!/proc/sys/net
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/mount --bind /proc/sys/net /proc/sys/net
+ExecStart=/bin/mount -o remount,bind,rw /proc/sys/net
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+
 def _prepare_base(root: Path, mirror: str, security: str | None) -> None:
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
@@ -339,6 +359,15 @@ def _prepare_base(root: Path, mirror: str, security: str | None) -> None:
         "[Service]\nExecStartPre=\n"
         "ExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
     )
+    # systemd-nspawn mounts /proc/sys read-only unless it made the network itself; each lab host
+    # has its own network namespace, so its net.* sysctls are its own to set (as on a machine).
+    unit = root / "etc/systemd/system/pdic-lab-sysctl-net.service"
+    unit.write_text(NET_SYSCTL_UNIT)
+    wants = root / "etc/systemd/system/sysinit.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / unit.name
+    link.unlink(missing_ok=True)
+    link.symlink_to(f"/etc/systemd/system/{unit.name}")
     (root / "etc/machine-id").write_text("")
     (root / "etc/apt/sources.list").write_text("")
     (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
@@ -570,6 +599,8 @@ def start_host(paths: LabPaths, host: Host) -> bool:
         "--keep-unit",
         "--console=read-only",
         f"--network-namespace-path=/run/netns/{_ns_name(host.name)}",
+        # Its own firewall (nftables) in its own network namespace, as a machine has.
+        "--capability=CAP_NET_ADMIN",
         # The host's resolver and time zone are not the lab's: bootstrap sets the time zone,
         # and the lab has no DNS (names come from /etc/hosts).
         "--resolv-conf=off",
