@@ -141,6 +141,7 @@ DURATION_KEYS = (
     "prometheus_scrape_interval",
     "prometheus_evaluation_interval",
     "prometheus_retention_time",
+    "prometheus_rule_for_max",
     "alertmanager_group_wait",
     "alertmanager_group_interval",
     "alertmanager_repeat_interval",
