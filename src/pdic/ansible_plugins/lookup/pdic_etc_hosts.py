@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = """
@@ -51,14 +50,7 @@ class LookupModule(LookupBase):  # type: ignore[misc]
     ) -> list[dict[str, str]]:
         if _SRC not in sys.path:
             sys.path.insert(0, _SRC)
-        from pdic.errors import PdicError
+        from pdic.ansible_plugins.inventory_lookup import per_inventory
         from pdic.hostsfile import etc_hosts_by_host
-        from pdic.inventory import load_valid_inventory
 
-        results = []
-        for term in terms:
-            try:
-                results.append(etc_hosts_by_host(load_valid_inventory(str(term))))
-            except PdicError as exc:
-                raise AnsibleLookupError(f"pdic_etc_hosts: {term}: {exc}") from None
-        return results
+        return per_inventory("pdic_etc_hosts", terms, etc_hosts_by_host)
