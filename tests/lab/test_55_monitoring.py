@@ -143,3 +143,54 @@ def test_a_stopped_exporter_fires_host_down_routes_it_and_shows_in_status(  # ty
     finally:
         host.check_output("systemctl start prometheus-node-exporter")
     assert _wait(lambda: not _firing("HostDown", victim), timeout=120)
+
+
+def test_stopping_nginx_on_the_portal_fires_site_down_for_its_sites(  # type: ignore[no-untyped-def]
+    connect, prometheus_ready
+) -> None:
+    portal = connect("portal-1")
+    sites = {s["name"] for s in INV.vars["portal_sites"]}
+    # Every site is probed and up before the failure.
+    up = _wait(
+        lambda: len(_query('probe_success{job="blackbox_https"} == 1')) == len(sites), timeout=90
+    )
+    assert up, _query('probe_success{job="blackbox_https"}')
+    portal.check_output("systemctl stop nginx")
+    try:
+
+        def down_sites() -> set[str]:
+            return {
+                a["labels"].get("site", "")
+                for a in _get(PROMETHEUS, "/api/v1/alerts")["alerts"]
+                if a["labels"].get("alertname") == "PortalSiteDown" and a["state"] == "firing"
+            }
+
+        assert _wait(lambda: down_sites() == sites, timeout=120), down_sites()
+        alert = next(
+            a
+            for a in _get(PROMETHEUS, "/api/v1/alerts")["alerts"]
+            if a["labels"].get("alertname") == "PortalSiteDown"
+        )
+        assert alert["labels"]["severity"] == "critical" and alert["labels"]["team"] == "web"
+        assert alert["labels"]["site"] in alert["annotations"]["summary"]
+        # Routed to the web team's receiver.
+        routed = _wait(
+            lambda: [
+                a
+                for a in _get(ALERTMANAGER, "/api/v2/alerts")
+                if a["labels"].get("alertname") == "PortalSiteDown"
+            ],
+            timeout=60,
+        )
+        assert routed and {r["name"] for r in routed[0]["receivers"]} == {"web"}, routed
+        run = pdic("status")
+        portal_line = next(
+            line for line in run.stdout.splitlines() if line.strip().startswith("portal ")
+        )
+        assert " red " in portal_line, run.stdout
+        assert "PortalSiteDown" in run.stdout, run.stdout
+    finally:
+        portal.check_output("systemctl start nginx")
+    assert _wait(
+        lambda: len(_query('probe_success{job="blackbox_https"} == 1')) == len(sites), timeout=120
+    )
