@@ -30,7 +30,7 @@ from pdic.inventory import Host, Inventory
 
 DEFAULT_CERT_DIR = "/etc/pdic/pki"
 DEFAULT_PUBLISH_DIR = "/var/www/pdic-ca"
-CA_GROUP = "pki"
+CA_GROUP = "pki"  # the CA hosts: their CRLs, and the one revoke runs on (the first)
 # Absolute paths with shell glob characters only: they are expanded by sh on the host.
 GLOB_RE = re.compile(r"^/[A-Za-z0-9._/*?\[\]+@:-]*$")
 FORMATS = ("table", "json", "csv")
@@ -335,5 +335,4 @@ def collect(
         ca_files = list(pool.map(lambda h: read_host(h, connect), ca_only))
     # A CA host outside --limit lends its CRLs, not its certificates.
     files += [HostFiles(f.host, {}, f.crls, None) for f in ca_files]
-    register = build_register(files, now)
-    return register
+    return build_register(files, now)

@@ -15,9 +15,9 @@ from typing import Any
 
 from pdic.errors import CertError
 from pdic.inventory import Host, Inventory
+from pdic.pki.register import CA_GROUP
 
 REVOKE_COMMAND = "/usr/local/sbin/pdic-ca-revoke"
-CA_GROUP = "pki"
 
 # RFC 5280 reasons as openssl names them (removeFromCRL only undoes a hold: not offered).
 REASONS = (
