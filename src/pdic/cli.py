@@ -34,7 +34,13 @@ monitoring_app = typer.Typer(help="Monitoring generated from the inventory.", no
 cert_app = typer.Typer(
     help="The centre's certificates: register and revocation.", no_args_is_help=True
 )
+secrets_app = typer.Typer(
+    help="The inventory's generated secrets (Ansible Vault).", no_args_is_help=True
+)
+db_app = typer.Typer(help="The databases: status, restore drills, promotion.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(db_app, name="db")
 app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
@@ -72,6 +78,17 @@ def inventory_hosts(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt
     inv = load_inventory(inventory)
     for host in inv.select(limit):
         typer.echo(f"{host.name}\t{host.address}\t{','.join(host.groups)}")
+
+
+@secrets_app.command("ensure")
+def secrets_ensure(inventory: InventoryOpt = DEFAULT_INVENTORY) -> None:
+    """Create the secrets pdic_secrets declares and the vault file lacks; change none."""
+    from pdic.secrets import ensure_secrets
+
+    result = ensure_secrets(inventory)
+    for name in result.created:
+        typer.echo(f"{result.path}: created {name}")
+    typer.echo(f"{result.path}: {len(result.created)} created, {len(result.kept)} kept")
 
 
 @app.command("audit")
