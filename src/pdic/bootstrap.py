@@ -2,8 +2,9 @@
 
 A bare host is reachable as root by key and may have no Python. pyinfra (its Python API, one
 process, no shell-out) makes it ready: the apt proxy where the inventory asks for one, python3
-and the few packages Ansible needs, hostname, /etc/hosts from the inventory, timezone, a time
-sync daemon, and the operations account with sudo and its SSH key. A second run changes nothing.
+and the few packages Ansible needs, hostname, /etc/hosts from the inventory
+(:mod:`pdic.hostsfile`), timezone, a time sync daemon, and the operations account with sudo and
+its SSH key. A second run changes nothing.
 
 It reads hosts through pdic's one inventory loader. It deliberately does not configure services:
 that is Ansible's job (`pdic deploy`), and the common role owns the time sync configuration.
@@ -40,6 +41,7 @@ from pyinfra.facts.files import File  # noqa: E402
 from pyinfra.operations import apt, files, server  # noqa: E402
 
 from pdic.errors import BootstrapError  # noqa: E402
+from pdic.hostsfile import render_etc_hosts  # noqa: E402
 from pdic.inventory import Host, Inventory, load_inventory  # noqa: E402
 
 BOOTSTRAP_PACKAGES = ["python3", "python3-apt", "sudo", "tzdata", "chrony", "ca-certificates"]
@@ -72,25 +74,6 @@ class HostResult:
     @property
     def success(self) -> bool:
         return not self.unreachable and self.failed == 0
-
-
-def render_etc_hosts(inv: Inventory, host: Host) -> str:
-    """/etc/hosts of one host: loopback lines, then every host of the inventory by address."""
-    domain = str(inv.vars.get("pdic_domain", "")).strip(".")
-    lines = [
-        "# Managed by pdic bootstrap from the inventory: local changes are overwritten.",
-        "127.0.0.1\tlocalhost",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        "ff02::1\tip6-allnodes",
-        "ff02::2\tip6-allrouters",
-    ]
-    for other in inv.hosts.values():
-        fqdn = f"{other.name}.{domain}" if domain else other.name
-        names = f"{fqdn}\t{other.name}" if domain else other.name
-        lines.append(f"{other.address}\t{names}")
-    if host.name not in inv.hosts:  # pragma: no cover - hosts come from the inventory
-        lines.append(f"127.0.1.1\t{host.name}")
-    return "\n".join(lines) + "\n"
 
 
 def _as_list(host: Host, key: str) -> list[str]:
@@ -215,7 +198,7 @@ def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[A
         on(
             phost,
             files.put,
-            "/etc/hosts lists every host of the inventory",
+            "/etc/hosts lists every host and service name of the inventory",
             src=io.StringIO(render_etc_hosts(inv, h)),
             dest="/etc/hosts",
             mode="644",

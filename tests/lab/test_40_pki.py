@@ -126,18 +126,15 @@ def test_host_key_stays_private(connect, name: str) -> None:  # type: ignore[no-
     assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
 
 
-def test_portal_certificate_names_every_portal_site(connect) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("site", PORTAL_SITES, ids=[s["name"] for s in PORTAL_SITES])
+def test_every_portal_site_has_its_own_certificate(connect, site) -> None:  # type: ignore[no-untyped-def]
     portal = connect("portal-1")
-    text = portal.check_output(
-        "openssl x509 -in /etc/pdic/pki/portal-sites.crt -noout -ext subjectAltName"
-    )
-    sans = set(re.findall(r"DNS:([^,\s]+)", text))
-    assert sans == {site["hostname"] for site in PORTAL_SITES}, text
-    check = portal.run(
-        "openssl verify -untrusted %s %s",
-        "/etc/pdic/pki/portal-sites.fullchain.pem",
-        "/etc/pdic/pki/portal-sites.fullchain.pem",
-    )
+    crt = f"/etc/pdic/pki/site-{site['name']}.crt"
+    text = portal.check_output("openssl x509 -in %s -noout -subject -ext subjectAltName", crt)
+    assert set(re.findall(r"DNS:([^,\s]+)", text)) == {site["hostname"]}, text
+    assert f"CN = {site['hostname']}" in text, text
+    fullchain = f"/etc/pdic/pki/site-{site['name']}.fullchain.pem"
+    check = portal.run("openssl verify -untrusted %s %s", fullchain, fullchain)
     assert check.rc == 0, check.stdout + check.stderr
 
 

@@ -48,7 +48,19 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     domain: the agency's mail domain, a DNS name declared in ``mail_domains``.
   ``portal_sites``: the component portals.
     name (required): slug, unique; hostname (required): DNS name, unique;
-    agency (required): id in pdic_agencies; title (required): text.
+    agency (required): id in pdic_agencies; title (required): text;
+    tls: the certificate source, ``internal`` (the centre's CA; the default) or a mapping of
+    ``certificate`` and ``key``, both absolute paths; rate_limit: requests per client address
+    as nginx writes it, a whole number > 0 and ``r/s`` or ``r/m`` (``20r/s``); rate_burst: a
+    whole number >= 0; body_size: an nginx size, a whole number and optionally k, m or g
+    (``1m``; no ``B``/``MB``); maintenance: true or false.
+  ``pdic_applications``: the applications of the service hosts, with versioned artifacts
+    (their hostnames go into /etc/hosts; deploying them is not implemented yet).
+    name (required): slug, unique; group (required): a group of hosts.yml; hostname
+    (required): DNS name, unique, not also a portal site's; port (required): 1..65535;
+    version (required): one of its artifacts' versions; artifacts (required): non-empty list
+    of version (required, unique), source (required: a path on the controller or an
+    http(s):// URL) and sha256 (required: 64 hexadecimal digits).
   ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies.
   ``mail_mailboxes``:
     address (required): ``local@domain``, lowercase, unique, its domain in mail_domains;
@@ -67,6 +79,9 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     postgresql_databases it reads and writes; description: text.
   ``postgresql_databases``: name (required): SQL identifier, unique, not ``postgres`` or
     ``template0/1``; owner (required): a role of postgresql_roles; description: text.
+
+Names
+  ``pdic_etc_hosts_service_names``: true or false.
 
 Monitoring (the roles of playbooks/monitoring.yml; checked wherever they are set: all level,
 group or host)
@@ -119,6 +134,7 @@ REQUIRED_VARS = ("pdic_env", "pdic_domain", "pdic_network", "pdic_ops_user", "pd
 DATA_KEYS = (
     "pdic_agencies",
     "portal_sites",
+    "pdic_applications",
     "mail_domains",
     "mail_mailboxes",
     "mail_aliases",
@@ -143,6 +159,9 @@ UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
 QUOTA = re.compile(r"(?P<number>[0-9]+)(?P<unit>[A-Za-z]+)")
 QUOTA_UNITS = ("K", "M", "G", "T")
+RATE = re.compile(r"[1-9][0-9]*r/[sm]")
+NGINX_SIZE = re.compile(r"[0-9]+[kKmMgG]?")
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 CERT_GLOB = re.compile(r"/[A-Za-z0-9._/*?\[\]+@:-]*")
 DURATION = re.compile(
     r"(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?(?:[0-9]+ms)?"
@@ -151,6 +170,7 @@ DURATION_KEYS = (
     "prometheus_scrape_interval",
     "prometheus_evaluation_interval",
     "prometheus_retention_time",
+    "prometheus_rule_for_max",
     "alertmanager_group_wait",
     "alertmanager_group_interval",
     "alertmanager_repeat_interval",
@@ -283,6 +303,62 @@ def quota(value: Any) -> str | None:
     return None
 
 
+def rate(value: Any) -> str | None:
+    if isinstance(value, str) and RATE.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not a request rate (a whole number > 0 and r/s or r/m, such as 20r/s "
+        "or 600r/m)"
+    )
+
+
+def nginx_size(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"{value!r} is not a size (a whole number and optionally k, m or g, such as 1m)"
+    if isinstance(value, str) and not NGINX_SIZE.fullmatch(value):
+        return f"{value!r} is not a size (a whole number and optionally k, m or g, such as 1m)"
+    return None
+
+
+def whole_number(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return None
+    return f"{value!r} is not a whole number >= 0"
+
+
+def boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"{value!r} is not true or false"
+
+
+def sha256(value: Any) -> str | None:
+    if isinstance(value, str) and SHA256.fullmatch(value):
+        return None
+    return f"{value!r} is not a sha256 checksum (64 hexadecimal digits)"
+
+
+def artifact_source(value: Any) -> str | None:
+    usable = isinstance(value, str) and value.strip() and not value.startswith("-")
+    if usable and ("://" not in value or value.startswith(("http://", "https://"))):
+        return None
+    return f"{value!r} is not a path on the controller or an http(s):// URL"
+
+
+def tls_source(value: Any) -> str | None:
+    if value == "internal":
+        return None
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"certificate", "key"})
+        if unknown:
+            return f"unknown key {unknown[0]!r} (expected: certificate, key)"
+        paths = [value.get("certificate"), value.get("key")]
+        if all(isinstance(p, str) and p.startswith("/") for p in paths):
+            return None
+    return (
+        f"no certificate source in {value!r}: 'internal' (the centre's CA) or certificate and "
+        "key, both absolute paths"
+    )
+
+
 def duration(value: Any) -> str | None:
     if isinstance(value, str) and value and DURATION.fullmatch(value):
         if any(c in "123456789" for c in value):
@@ -354,6 +430,7 @@ class _Checker:
         self.mail_domains: dict[str, int] = {}
         self.mailboxes: dict[str, int] = {}
         self.aliases: dict[str, int] = {}
+        self.site_hostnames: dict[str, int] = {}
 
     def run(self) -> None:
         self.check_groups()
@@ -363,6 +440,8 @@ class _Checker:
         self.check_data_level()
         self.check_agencies()
         self.check_portal_sites()
+        self.check_applications()
+        self.check_names()
         self.check_mail()
         self.check_postgresql()
         self.check_monitoring()
@@ -701,14 +780,122 @@ class _Checker:
 
     def check_portal_sites(self) -> None:
         key = "portal_sites"
-        fields = {"name": True, "hostname": True, "agency": True, "title": True}
+        fields = {
+            "name": True,
+            "hostname": True,
+            "agency": True,
+            "title": True,
+            "tls": False,
+            "rate_limit": False,
+            "rate_burst": False,
+            "body_size": False,
+            "maintenance": False,
+        }
         items, layer = self.items(key, fields)
         if layer is None:
             return
-        self.validate(layer, key, items, {"name": slug, "hostname": dns_name, "title": text})
+        rules: dict[str, Validator] = {
+            "name": slug,
+            "hostname": dns_name,
+            "title": text,
+            "tls": tls_source,
+            "rate_limit": rate,
+            "rate_burst": whole_number,
+            "body_size": nginx_size,
+            "maintenance": boolean,
+        }
+        self.validate(layer, key, items, rules)
         self.unique(layer, key, items, "name", "site name")
-        self.unique(layer, key, items, "hostname", "site hostname", fold=True)
+        self.site_hostnames = self.unique(layer, key, items, "hostname", "site hostname", fold=True)
         self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+
+    def check_applications(self) -> None:
+        key = "pdic_applications"
+        fields = {
+            "name": True,
+            "group": True,
+            "hostname": True,
+            "port": True,
+            "version": True,
+            "artifacts": True,
+        }
+        items, layer = self.items(key, fields)
+        if layer is None:
+            return
+        self.validate(layer, key, items, {"name": slug, "hostname": dns_name, "port": port})
+        self.unique(layer, key, items, "name", "application")
+        self.unique(layer, key, items, "hostname", "application hostname", fold=True)
+        for i, item in items:
+            hostname = item.get("hostname")
+            if isinstance(hostname, str) and hostname.lower() in self.site_hostnames:
+                self.at(
+                    layer,
+                    (key, i, "hostname"),
+                    f"{hostname!r} is also a portal site's hostname "
+                    f"(portal_sites[{self.site_hostnames[hostname.lower()]}])",
+                )
+            group = item.get("group")
+            if group not in (None, "") and group not in self.inventory.groups:
+                self.at(
+                    layer,
+                    (key, i, "group"),
+                    f"unknown group {group!r} (not in {self.source.hosts_file})",
+                )
+            self.check_artifacts(layer, (key, i), item)
+
+    def check_artifacts(self, layer: Layer, at: KeyPath, app: Mapping[str, Any]) -> None:
+        artifacts = app.get("artifacts")
+        if artifacts in (None, ""):
+            return
+        if not isinstance(artifacts, list) or not artifacts:
+            self.at(layer, (*at, "artifacts"), "must be a non-empty list of artifacts")
+            return
+        key = f"{at[0]}[{at[1]}].artifacts"
+        fields = {"version": True, "source": True, "sha256": True}
+        versions: dict[str, int] = {}
+        for j, artifact in enumerate(artifacts):
+            where = (*at, "artifacts", j)
+            if not isinstance(artifact, Mapping):
+                self.at(layer, where, "must be a mapping")
+                continue
+            for name in artifact:
+                if name not in fields:
+                    expected = ", ".join(sorted(fields))
+                    self.at(layer, (*where, name), f"unknown key {name!r} (expected: {expected})")
+            for name in fields:
+                if name not in artifact:
+                    self.at(layer, where, f"missing required key {name!r}")
+                elif artifact[name] in (None, ""):
+                    self.at(layer, (*where, name), "must not be empty")
+            for name, rule in (("source", artifact_source), ("sha256", sha256)):
+                if artifact.get(name) not in (None, ""):
+                    problem = rule(artifact[name])
+                    if problem:
+                        self.at(layer, (*where, name), problem)
+            version = artifact.get("version")
+            if version not in (None, ""):
+                version = str(version)
+                if version in versions:
+                    self.at(
+                        layer,
+                        (*where, "version"),
+                        f"duplicate version {version!r} (first at {key}[{versions[version]}])",
+                    )
+                else:
+                    versions[version] = j
+        wanted = app.get("version")
+        if wanted not in (None, "") and versions and str(wanted) not in versions:
+            self.at(
+                layer,
+                (*at, "version"),
+                f"version {wanted!r} has no artifact (artifacts: {', '.join(versions)})",
+            )
+
+    def check_names(self) -> None:
+        for layer in self.layers_with("pdic_etc_hosts_service_names"):
+            problem = boolean(layer.data["pdic_etc_hosts_service_names"])
+            if problem:
+                self.at(layer, ("pdic_etc_hosts_service_names",), problem)
 
     def check_mail(self) -> None:
         key = "mail_domains"

@@ -28,7 +28,8 @@ from .conftest import DAY, MakeCert, MakeCrl, pem, write
 REPO = Path(__file__).resolve().parents[3]
 ROLE_VARS = REPO / "roles" / "pdic_exporter" / "vars" / "main.yml"
 DEBIAN_PYTHON = "/usr/bin/python3"
-DEBIAN_VERSIONS = {"prometheus_client": "0.16", "cryptography": "38", "yaml": "6.0"}
+# In the order _debian_python prints them.
+DEBIAN_VERSIONS = {"cryptography": "38", "prometheus_client": "0.16", "yaml": "6.0"}
 
 
 def test_old_cryptography_without_load_pem_x509_certificates(

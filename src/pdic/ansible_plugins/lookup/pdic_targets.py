@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = """
@@ -52,14 +51,7 @@ class LookupModule(LookupBase):  # type: ignore[misc]
     ) -> list[dict[str, Any]]:
         if _SRC not in sys.path:
             sys.path.insert(0, _SRC)
-        from pdic.errors import PdicError
-        from pdic.inventory import load_valid_inventory
+        from pdic.ansible_plugins.inventory_lookup import per_inventory
         from pdic.monitoring.targets import file_sd_targets
 
-        results = []
-        for term in terms:
-            try:
-                results.append(file_sd_targets(load_valid_inventory(str(term))))
-            except PdicError as exc:
-                raise AnsibleLookupError(f"pdic_targets: {term}: {exc}") from None
-        return results
+        return per_inventory("pdic_targets", terms, file_sd_targets)

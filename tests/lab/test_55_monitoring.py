@@ -1,0 +1,145 @@
+"""Monitoring on the lab: Prometheus on mon-1 scrapes every inventory host, alerts fire and
+are routed, and `pdic status` shows the centre from Prometheus' API.
+
+The lab caps every rule's `for:` at 20 s (prometheus_rule_for_max) and scrapes every 5 s, so a
+failure shows as a firing alert within about a minute. What a test breaks it mends before it
+ends (other tests share the lab).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import pytest
+from conftest import INVENTORY, pdic
+
+from pdic.inventory import load_inventory
+
+INV = load_inventory(INVENTORY)
+HOSTS = sorted(INV.hosts)
+MON = INV.select("monitoring")[0]
+PROMETHEUS = f"http://{MON.address}:9090"
+ALERTMANAGER = f"http://{MON.address}:9093"
+
+
+def _get(base: str, path: str, **params: str) -> Any:
+    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    with urllib.request.urlopen(url, timeout=10) as response:  # a lab address
+        body = json.load(response)
+    return body["data"] if isinstance(body, dict) and "data" in body else body
+
+
+def _query(expr: str) -> list[dict[str, Any]]:
+    return list(_get(PROMETHEUS, "/api/v1/query", query=expr)["result"])
+
+
+def _wait(predicate, timeout: float = 120, every: float = 3):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def prometheus_ready(deployed) -> None:  # type: ignore[no-untyped-def]
+    """Every target has been scraped at least once (the first deploy has just started them)."""
+    ok = _wait(lambda: len(_query('up{job=~"node|pdic"} == 1')) == 2 * len(HOSTS), timeout=90)
+    assert ok, _query('up{job=~"node|pdic"}')
+
+
+def test_monitoring_services_run_on_the_monitoring_host(connect) -> None:  # type: ignore[no-untyped-def]
+    mon = connect(MON.name)
+    for unit in (
+        "prometheus",
+        "prometheus-alertmanager",
+        "prometheus-blackbox-exporter",
+        "prometheus-node-exporter",
+        "pdic-exporter",
+    ):
+        assert mon.service(unit).is_running, unit
+        assert mon.service(unit).is_enabled, unit
+    assert mon.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
+    assert mon.run("amtool check-config /etc/prometheus/alertmanager.yml").rc == 0
+
+
+@pytest.mark.parametrize("job", ["node", "pdic"])
+def test_every_inventory_host_is_an_up_target(prometheus_ready, job: str) -> None:  # type: ignore[no-untyped-def]
+    results = _query(f'up{{job="{job}"}}')
+    by_host = {r["metric"].get("host"): r["value"][1] for r in results}
+    assert by_host == {name: "1" for name in HOSTS}
+    # Labels from the inventory: the service (group) of each host.
+    for r in results:
+        host = INV.host(r["metric"]["host"])
+        assert r["metric"].get("service") in host.groups, r["metric"]
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_pdic_exporter_reports_the_host_certificate(prometheus_ready, name: str) -> None:  # type: ignore[no-untyped-def]
+    results = _query(f'pdic_cert_expiry_seconds{{host="{name}",path="/etc/pdic/pki/host.crt"}}')
+    assert len(results) == 1, results
+    assert 300 * 86400 < float(results[0]["value"][1]) < 400 * 86400
+
+
+def test_alert_rules_are_loaded_with_the_lab_cap(prometheus_ready) -> None:  # type: ignore[no-untyped-def]
+    groups = _get(PROMETHEUS, "/api/v1/rules")["groups"]
+    rules = [r for g in groups for r in g["rules"] if r["type"] == "alerting"]
+    assert len(rules) >= 20
+    assert all(r["duration"] <= 20 for r in rules), [(r["name"], r["duration"]) for r in rules]
+    for r in rules:
+        assert r["annotations"]["runbook_url"] == f"monitoring/runbooks/{r['name']}.md"
+
+
+def _firing(alertname: str, host: str) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in _get(PROMETHEUS, "/api/v1/alerts")["alerts"]
+        if a["labels"].get("alertname") == alertname
+        and a["labels"].get("host") == host
+        and a["state"] == "firing"
+    ]
+
+
+def test_a_stopped_exporter_fires_host_down_routes_it_and_shows_in_status(  # type: ignore[no-untyped-def]
+    connect, prometheus_ready
+) -> None:
+    victim = "backup-1"
+    host = connect(victim)
+    host.check_output("systemctl stop prometheus-node-exporter")
+    try:
+        firing = _wait(lambda: _firing("HostDown", victim), timeout=120)
+        assert firing, _get(PROMETHEUS, "/api/v1/alerts")
+        alert = firing[0]
+        assert alert["labels"]["severity"] == "critical"
+        assert victim in alert["annotations"]["summary"]
+        # Alertmanager got it and routes it to the platform team's receiver.
+        received = _wait(
+            lambda: [
+                a
+                for a in _get(ALERTMANAGER, "/api/v2/alerts")
+                if a["labels"].get("alertname") == "HostDown" and a["labels"].get("host") == victim
+            ],
+            timeout=60,
+        )
+        assert received and received[0]["receivers"][0]["name"] == "oncall", received
+        # `pdic status` names the failure.
+        run = pdic("status")
+        assert run.returncode == 0, run
+        assert "HostDown" in run.stdout and victim in run.stdout, run.stdout
+        backup_line = next(
+            line for line in run.stdout.splitlines() if line.strip().startswith("backup ")
+        )
+        assert " red " in backup_line or " amber " in backup_line, backup_line
+        status = json.loads(pdic("status", "--json").stdout)
+        assert any(
+            a["name"] == "HostDown" and a["host"] == victim and a["state"] == "firing"
+            for a in status["alerts"]
+        ), status["alerts"]
+    finally:
+        host.check_output("systemctl start prometheus-node-exporter")
+    assert _wait(lambda: not _firing("HostDown", victim), timeout=120)

@@ -1,0 +1,167 @@
+"""The web tier on the lab: nginx on portal-1 serves the 27 component sites of the inventory.
+
+From another host (mon-1, whose /etc/hosts names every site, as the blackbox probes use it):
+each site answers over HTTPS with its own name in the certificate it sends for its name (SNI),
+a chain that verifies against the centre's root alone, and a page naming the site; HTTP
+redirects to HTTPS; TLS 1.0 and 1.1 are refused; the security headers are present; a name no
+site has gets no page. On portal-1: the configuration passes nginx -t, a site added to the
+inventory is served after a deploy of common, pki and web (--limit) and no other site's block
+changes, and nginx is reloaded, not restarted (the master's pid stays). Idempotence and
+--check of the whole site are in test_30_idempotence.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import INVENTORY, pdic
+
+PORTAL = "portal-1"
+CLIENT = "mon-1"
+PROVINCE = yaml.safe_load((INVENTORY / "group_vars" / "all" / "province.yml").read_text())
+SITES = PROVINCE["portal_sites"]
+AGENCIES = {a["id"]: a["name"] for a in PROVINCE["pdic_agencies"]}
+PKI = yaml.safe_load((INVENTORY / "group_vars" / "all" / "pki.yml").read_text())
+ROOT = f"/usr/local/share/ca-certificates/pdic/{PKI['pki_ca_root']['name']}.crt"
+IDS = [s["name"] for s in SITES]
+HEADERS = (
+    "strict-transport-security: max-age=31536000",
+    "x-content-type-options: nosniff",
+    "x-frame-options: SAMEORIGIN",
+    "referrer-policy: strict-origin-when-cross-origin",
+    "content-security-policy: default-src 'self'",
+)
+
+
+def test_the_lab_serves_the_27_sites() -> None:
+    assert len(SITES) == 27
+
+
+@pytest.mark.parametrize("site", SITES, ids=IDS)
+def test_site_answers_over_https_with_its_own_certificate(connect, site) -> None:  # type: ignore[no-untyped-def]
+    client = connect(CLIENT, sudo=False)
+    name = site["hostname"]
+    # The certificate sent for this name: its CN and only SAN are the site's, and the chain
+    # it sends verifies against the centre's root alone (not the system store).
+    out = client.run(
+        "openssl s_client -connect %s:443 -servername %s -CAfile %s -verify_return_error "
+        "-verify_hostname %s </dev/null 2>&1 | openssl x509 -noout -subject -ext subjectAltName",
+        name,
+        name,
+        ROOT,
+        name,
+    )
+    assert out.rc == 0, out.stdout + out.stderr
+    assert f"CN = {name}" in out.stdout and f"DNS:{name}" in out.stdout, out.stdout
+    verify = client.run(
+        "openssl s_client -connect %s:443 -servername %s -CAfile %s -verify_return_error "
+        "-verify_hostname %s </dev/null 2>&1 | grep -F 'Verify return code'",
+        name,
+        name,
+        ROOT,
+        name,
+    )
+    assert "Verify return code: 0 (ok)" in verify.stdout, verify.stdout
+    page = client.check_output("curl -fsS --cacert %s https://%s/", ROOT, name)
+    assert site["title"] in page and AGENCIES[site["agency"]] in page
+
+
+@pytest.mark.parametrize("site", SITES, ids=IDS)
+def test_http_redirects_to_https(connect, site) -> None:  # type: ignore[no-untyped-def]
+    client = connect(CLIENT, sudo=False)
+    out = client.check_output(
+        "curl -sS -o /dev/null -w '%%{http_code} %%{redirect_url}' http://%s/a?b=1",
+        site["hostname"],
+    )
+    assert out == f"301 https://{site['hostname']}/a?b=1"
+
+
+@pytest.mark.parametrize("site", SITES, ids=IDS)
+def test_security_headers_are_sent(connect, site) -> None:  # type: ignore[no-untyped-def]
+    client = connect(CLIENT, sudo=False)
+    head = client.check_output(
+        "curl -fsS -D - -o /dev/null --cacert %s https://%s/", ROOT, site["hostname"]
+    )
+    lowered = head.lower()
+    for header in HEADERS:
+        assert header.lower() in lowered, (site["name"], header, head)
+
+
+@pytest.mark.parametrize("version", ["tls1", "tls1_1"])
+@pytest.mark.parametrize("site", SITES[:3] + SITES[-1:], ids=IDS[:3] + IDS[-1:])
+def test_old_tls_versions_are_refused(connect, site, version: str) -> None:  # type: ignore[no-untyped-def]
+    client = connect(CLIENT, sudo=False)
+    name = site["hostname"]
+    old = client.run(
+        "openssl s_client -connect %s:443 -servername %s -%s -cipher DEFAULT@SECLEVEL=0 </dev/null",
+        name,
+        name,
+        version,
+    )
+    assert old.rc != 0, old.stdout
+    modern = client.run(
+        "openssl s_client -connect %s:443 -servername %s -tls1_2 </dev/null", name, name
+    )
+    assert modern.rc == 0, modern.stdout + modern.stderr
+
+
+def test_a_name_no_site_has_gets_no_page(connect) -> None:  # type: ignore[no-untyped-def]
+    client = connect(CLIENT, sudo=False)
+    address = connect(PORTAL).check_output("hostname -I").split()[0]
+    out = client.run(
+        "curl -sS --cacert %s --resolve nosuchsite.lab.pdic.internal:443:%s "
+        "https://nosuchsite.lab.pdic.internal/",
+        ROOT,
+        address,
+    )
+    assert out.rc != 0
+
+
+def test_the_live_configuration_passes_nginx_t(connect) -> None:  # type: ignore[no-untyped-def]
+    check = connect(PORTAL).run("nginx -t")
+    assert check.rc == 0, check.stderr
+
+
+def _blocks(conf: str) -> set[str]:
+    """The per-site parts of the site file (split at its "# -- " comments)."""
+    return set(conf.split("\n# -- ")[1:])
+
+
+def test_a_site_added_to_the_inventory_is_served_alone(connect, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    portal = connect(PORTAL)
+    before = portal.check_output("cat /etc/nginx/conf.d/pdic-sites.conf")
+    pid = portal.check_output("cat /run/nginx.pid")
+    inv = tmp_path / "lab"
+    shutil.copytree(INVENTORY, inv)
+    province_file = inv / "group_vars" / "all" / "province.yml"
+    province = yaml.safe_load(province_file.read_text())
+    province["portal_sites"].append(
+        {
+            "name": "xamot",
+            "hostname": "xamot.lab.pdic.internal",
+            "agency": "huyen-mau-xa-mot",
+            "title": "Cổng thông tin điện tử xã Một",
+        }
+    )
+    province_file.write_text(yaml.safe_dump(province, allow_unicode=True))
+    limit = f"{PORTAL},ca-1,{CLIENT}"
+    try:
+        for play in ("common.yml", "pki.yml", "web.yml"):
+            run = pdic(
+                "deploy", "-i", str(inv), "--limit", limit, "--playbook", f"playbooks/{play}"
+            )
+            assert run.returncode == 0, run
+        after = portal.check_output("cat /etc/nginx/conf.d/pdic-sites.conf")
+        new = _blocks(after) - _blocks(before)
+        assert len(new) == 1 and next(iter(new)).startswith("xamot: xamot.lab.pdic.internal"), new
+        assert _blocks(before) <= _blocks(after)
+        assert portal.check_output("cat /run/nginx.pid") == pid  # reloaded, not restarted
+        client = connect(CLIENT, sudo=False)
+        page = client.check_output("curl -fsS --cacert %s https://xamot.lab.pdic.internal/", ROOT)
+        assert "Cổng thông tin điện tử xã Một" in page
+    finally:
+        for play in ("common.yml", "web.yml"):
+            pdic("deploy", "--limit", limit, "--playbook", f"playbooks/{play}")
