@@ -34,7 +34,13 @@ monitoring_app = typer.Typer(help="Monitoring generated from the inventory.", no
 cert_app = typer.Typer(
     help="The centre's certificates: register and revocation.", no_args_is_help=True
 )
+secrets_app = typer.Typer(
+    help="The inventory's generated secrets (Ansible Vault).", no_args_is_help=True
+)
+db_app = typer.Typer(help="The databases: status, restore drills, promotion.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(db_app, name="db")
 app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
@@ -72,6 +78,95 @@ def inventory_hosts(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt
     inv = load_inventory(inventory)
     for host in inv.select(limit):
         typer.echo(f"{host.name}\t{host.address}\t{','.join(host.groups)}")
+
+
+@secrets_app.command("ensure")
+def secrets_ensure(inventory: InventoryOpt = DEFAULT_INVENTORY) -> None:
+    """Create the secrets pdic_secrets declares and the vault file lacks; change none."""
+    from pdic.secrets import ensure_secrets
+
+    result = ensure_secrets(inventory)
+    for name in result.created:
+        typer.echo(f"{result.path}: created {name}")
+    typer.echo(f"{result.path}: {len(result.created)} created, {len(result.kept)} kept")
+
+
+@db_app.command("status")
+def db_status(inventory: InventoryOpt = DEFAULT_INVENTORY) -> None:
+    """Role of each database host, replication lag, last backup and last restore drill."""
+    import datetime as dt
+
+    from pdic.connect import testinfra_host
+    from pdic.db.status import collect, format_status
+    from pdic.inventory import load_valid_inventory
+
+    status = collect(load_valid_inventory(inventory), testinfra_host)
+    typer.echo(format_status(status, dt.datetime.now(dt.UTC)), nl=False)
+    if any(n.error for n in status.nodes) or status.repository_error:
+        raise typer.Exit(1)
+
+
+@db_app.command("restore-drill")
+def db_restore_drill(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    stanza: Annotated[str, typer.Option("--stanza", help="pgBackRest stanza.")] = "main",
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Point in time to restore (ISO 8601); default: latest."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
+) -> None:
+    """Restore into a scratch instance on the backup host, compare with the source, record it."""
+    from pdic.connect import testinfra_host
+    from pdic.db.drill import run_drill
+    from pdic.inventory import load_valid_inventory
+
+    inv = load_valid_inventory(inventory)
+    say = (lambda _: None) if as_json else (lambda line: typer.echo(f"- {line}"))
+    result = run_drill(inv, testinfra_host, stanza=stanza, target=target, say=say)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        typer.echo(
+            f"drill of {result.stanza} ({result.target}): {len(result.tables)} tables, "
+            f"reference: {result.reference}, {result.seconds:.0f} s"
+        )
+        if result.recovery_stop or result.last_transaction:
+            typer.echo(
+                f"recovery stopped at {result.recovery_stop or '?'}; last transaction "
+                f"{result.last_transaction or '?'}"
+            )
+        for line in result.differences:
+            typer.echo(f"DIFFERENT: {line}")
+        typer.echo("drill OK" if result.success else "drill FAILED")
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@db_app.command("promote")
+def db_promote(
+    host: Annotated[str, typer.Argument(help="The replica to promote, e.g. db-2.")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if the old primary cannot be fenced.")
+    ] = False,
+) -> None:
+    """Fence the primary, promote the replica, point the applications at it."""
+    from pdic.connect import testinfra_host
+    from pdic.db.promote import promote
+    from pdic.inventory import load_valid_inventory
+
+    result = promote(
+        load_valid_inventory(inventory),
+        host,
+        testinfra_host,
+        force=force,
+        say=lambda line: typer.echo(f"- {line}"),
+    )
+    if result.failed_hosts:
+        for name, why in sorted(result.failed_hosts.items()):
+            typer.echo(f"pdic: error: {name}: {why}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("audit")

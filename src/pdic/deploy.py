@@ -197,6 +197,10 @@ def deploy(
         inv.select(limit)  # an unknown host or group is an error
     root = project_root()
     vault_args = vault_password_args(inv.vars, inventory)
+    if inv.vars.get("pdic_secrets"):
+        from pdic.secrets import ensure_secrets
+
+        ensure_secrets(inventory)  # the secrets the roles read from the vault file
     if not (root / playbook).is_file():
         raise DeployError(f"{playbook}: no such playbook in {root}")
     with tempfile.TemporaryDirectory(prefix="pdic-deploy-") as tmp:

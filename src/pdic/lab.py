@@ -764,8 +764,18 @@ class Lab:
         return stopped
 
     def destroy(self) -> None:
-        """Stop everything and delete the lab's state (the cached base image and packages stay)."""
+        """Stop everything and delete the lab's state (the cached base image and packages stay).
+
+        The inventory's generated vault file (``pdic secrets ensure``) goes too when its vault
+        password lives in the lab's state: without that password nobody could read it again,
+        and the next deploy makes new secrets for the new hosts.
+        """
         self.down()
+        password = self.inventory.vars.get("pdic_vault_password_file")
+        if password and Path(str(password)).is_relative_to(self.paths.state):
+            from pdic.secrets import VAULT_FILE
+
+            (self.inventory.path / VAULT_FILE).unlink(missing_ok=True)
         if self.paths.state.exists():
             shutil.rmtree(self.paths.state)
 

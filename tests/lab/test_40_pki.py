@@ -71,6 +71,18 @@ def _index_status(ca, serial: str) -> str:  # type: ignore[no-untyped-def]
     return ""
 
 
+def _verify_host_certificate(client, mode: str, *crls: str):  # type: ignore[no-untyped-def]
+    """``openssl verify`` of ``client``'s own host certificate with ``mode`` (-crl_check or
+    -crl_check_all) and the CRL files ``crls`` on it."""
+    return client.run(
+        "openssl verify %s " + "-CRLfile %s " * len(crls) + "-untrusted %s %s",
+        mode,
+        *crls,
+        "/etc/pdic/pki/host.fullchain.pem",
+        "/etc/pdic/pki/host.fullchain.pem",
+    )
+
+
 def _crl_check(client, name: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """``openssl verify -crl_check`` on ``client`` of ``name``'s host certificate, with the CRL
     fetched over HTTP from the CA at this moment."""
@@ -190,12 +202,10 @@ def test_crl_is_served_over_http_and_read_from_another_host(connect) -> None:  #
     due = datetime.datetime.strptime(" ".join(next_update[1].split()), "%b %d %H:%M:%S %Y GMT")
     assert due.replace(tzinfo=datetime.UTC) > datetime.datetime.now(datetime.UTC), text
     # A certificate that is not revoked passes a CRL check.
-    check = client.run(
-        "openssl crl -inform DER -in /tmp/pdic-test.crl -out /tmp/pdic-test-crl.pem && "
-        "openssl verify -crl_check -CRLfile /tmp/pdic-test-crl.pem -untrusted %s %s",
-        "/etc/pdic/pki/host.fullchain.pem",
-        "/etc/pdic/pki/host.fullchain.pem",
+    client.check_output(
+        "openssl crl -inform DER -in /tmp/pdic-test.crl -out /tmp/pdic-test-crl.pem"
     )
+    check = _verify_host_certificate(client, "-crl_check", "/tmp/pdic-test-crl.pem")
     assert check.rc == 0, check.stdout + check.stderr
     client.run("rm -f /tmp/pdic-test.crl /tmp/pdic-test-crl.pem /tmp/pdic-test-chain.pem")
 
@@ -313,11 +323,8 @@ def test_root_crl_is_published_and_the_whole_chain_passes_a_crl_check(connect) -
         f"http://{CA}.{DOMAIN}/issuing.crt",
     )
     assert f"http://{CA}.{DOMAIN}/root.crl" in issuing, issuing
-    check = client.run(
-        "openssl verify -crl_check_all -CRLfile /tmp/pdic-test-root.crl.pem "
-        "-CRLfile /tmp/pdic-test-issuing.crl.pem -untrusted %s %s",
-        "/etc/pdic/pki/host.fullchain.pem",
-        "/etc/pdic/pki/host.fullchain.pem",
+    check = _verify_host_certificate(
+        client, "-crl_check_all", "/tmp/pdic-test-root.crl.pem", "/tmp/pdic-test-issuing.crl.pem"
     )
     assert check.rc == 0, check.stdout + check.stderr
     client.run("rm -f /tmp/pdic-test-root.crl.pem /tmp/pdic-test-issuing.crl.pem")

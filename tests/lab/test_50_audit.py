@@ -42,3 +42,38 @@ def test_root_ssh_login_exception_is_reported_and_waived(
     for r in results:
         assert any("sshd -T" in e["command"] for e in r["evidence"]), r
         assert "Match User root Address 10.251.0.1/32" in r["message"], r
+
+
+def _failures(tmp_path: Path, name: str) -> set[tuple[str, str]]:
+    out = tmp_path / name
+    run = pdic(
+        "audit", "-f", "json", "-o", str(out), "-w", str(ROOT / "compliance" / "waivers.lab.yml")
+    )
+    assert run.returncode in (0, 1), run
+    results = json.loads((out / "audit.json").read_text())["results"]
+    return {(r["control"], r["host"]) for r in results if r["outcome"] in ("fail", "error")}
+
+
+def test_breaking_one_thing_by_hand_fails_exactly_that_control_on_that_host(
+    redeployed: Run,
+    connect,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    # Password logins switched back on by hand on one host: the next audit fails PDIC-SSH-002
+    # there and nowhere else, and nothing else changes.
+    before = _failures(tmp_path, "before")
+    host = connect("hcc-1")
+    host.check_output("cp -p /etc/ssh/sshd_config /etc/ssh/sshd_config.pdic-test")
+    try:
+        host.check_output(
+            "sed -i %s /etc/ssh/sshd_config",
+            "s/^PasswordAuthentication no$/PasswordAuthentication yes/",
+        )
+        assert "passwordauthentication yes" in host.check_output("sshd -T | grep -i ^passwordauth")
+        host.check_output("systemctl reload ssh")
+        after = _failures(tmp_path, "after")
+    finally:
+        host.check_output("mv /etc/ssh/sshd_config.pdic-test /etc/ssh/sshd_config")
+        host.check_output("systemctl reload ssh")
+    assert after - before == {("PDIC-SSH-002", "hcc-1")}, after - before
+    assert before - after == set(), before - after

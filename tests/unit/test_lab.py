@@ -659,3 +659,21 @@ def test_vault_password_is_random_private_and_kept(tmp_path: Path) -> None:
     assert lab.ensure_vault_password(paths).read_text() == first  # generated once
     other = LabPaths(state=tmp_path / "other", cache=tmp_path / "cache")
     assert lab.ensure_vault_password(other).read_text() != first
+
+
+@pytest.mark.parametrize("in_state", [True, False])
+def test_destroy_drops_the_vault_file_only_when_its_password_dies_with_the_lab(
+    write_inventory: WriteInventory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_state: bool
+) -> None:
+    password = tmp_path / ("state" if in_state else "elsewhere") / "vault-password"
+    the_lab = _lab(
+        write_inventory, tmp_path, {"h1": "10.9.0.2"}, pdic_vault_password_file=str(password)
+    )
+    monkeypatch.setattr(Lab, "down", lambda self, limit=None: [])
+    vault = the_lab.inventory.path / "group_vars" / "all" / "vault.yml"
+    vault.parent.mkdir(parents=True)
+    vault.write_text("$ANSIBLE_VAULT;1.1;AES256\n00\n")
+    the_lab.paths.state.mkdir(parents=True)
+    the_lab.destroy()
+    assert vault.exists() is not in_state
+    assert not the_lab.paths.state.exists()

@@ -74,7 +74,9 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     mailbox or an alias, others are external; aliases must not loop;
     agency: id in pdic_agencies; description: text.
   ``postgresql_roles``: name (required): SQL identifier, unique, not ``postgres`` or ``pg_*``;
-    groups: list of inventory groups whose hosts may connect as this role; description: text.
+    groups: list of inventory groups whose hosts may connect as this role, required (not
+    empty) unless the role owns a database; databases: list of databases of
+    postgresql_databases it reads and writes; description: text.
   ``postgresql_databases``: name (required): SQL identifier, unique, not ``postgres`` or
     ``template0/1``; owner (required): a role of postgresql_roles; description: text.
 
@@ -103,6 +105,12 @@ Hardening (roles hardening and firewall; a value with a Jinja expression is take
     host bits set); from_groups or from_networks (at least one). A group is ``all`` or a
     group of hosts.yml.
   ``hardening_log_server``: a host of the inventory.
+Databases and backups (roles postgresql and pgbackrest; at any level, Jinja taken as written)
+  ``pgbackrest_retention_full``, ``pgbackrest_retention_diff``: a whole number >= 1 (backups
+    kept; 0 would keep none). ``postgresql_allow_restart``: true or false.
+  ``pdic_secrets`` (all level): the secrets ``pdic secrets ensure`` keeps in the inventory's
+    vault file; each item: name (required): a variable name, unique; length: a whole number
+    16..256 (default 32).
 
 Not checked: values of vault-encrypted files, Jinja expressions (taken literally), whether
 hosts are reachable.
@@ -139,12 +147,14 @@ POSTGRESQL_ROLES = ("primary", "replica")
 FIREWALL_KEYS = ("firewall_rules", "firewall_group_rules", "firewall_host_rules")
 FIREWALL_PROTOCOLS = ("tcp", "udp")
 RESERVED_DATABASES = ("postgres", "template0", "template1")
+RETENTION_KEYS = ("pgbackrest_retention_full", "pgbackrest_retention_diff")
 
 LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 GROUP_NAME = re.compile(r"[a-z][a-z0-9_]*")
 SQL_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
 UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
 QUOTA = re.compile(r"(?P<number>[0-9]+)(?P<unit>[A-Za-z]+)")
@@ -437,6 +447,8 @@ class _Checker:
         self.check_monitoring()
         self.check_firewall()
         self.check_log_server()
+        self.check_backups()
+        self.check_secrets()
 
     # reporting
 
@@ -1000,8 +1012,10 @@ class _Checker:
 
     def check_postgresql(self) -> None:
         key = "postgresql_roles"
-        items, layer = self.items(key, {"name": True, "groups": False, "description": False})
+        fields = {"name": True, "groups": False, "databases": False, "description": False}
+        items, layer = self.items(key, fields)
         roles: dict[str, int] = {}
+        role_items, role_layer = items, layer
         if layer is not None:
             self.validate(layer, key, items, {"name": sql_identifier, "description": text})
             roles = self.unique(layer, key, items, "name", "role")
@@ -1014,14 +1028,44 @@ class _Checker:
         key = "postgresql_databases"
         fields = {"name": True, "owner": True, "description": False}
         items, layer = self.items(key, fields)
-        if layer is None:
-            return
-        self.validate(layer, key, items, {"name": sql_identifier, "description": text})
-        self.unique(layer, key, items, "name", "database")
+        databases: dict[str, int] = {}
+        owners: set[Any] = set()
+        if layer is not None:
+            self.validate(layer, key, items, {"name": sql_identifier, "description": text})
+            databases = self.unique(layer, key, items, "name", "database")
+            for i, item in items:
+                if item.get("name") in RESERVED_DATABASES:
+                    self.at(layer, (key, i, "name"), f"{item['name']!r} is reserved by PostgreSQL")
+            self.reference(layer, key, items, "owner", roles, "postgresql_roles")
+            owners = {item.get("owner") for _, item in items}
+        if role_layer is not None:
+            self.check_role_databases(role_layer, role_items, databases, owners)
+
+    def check_role_databases(
+        self, layer: Layer, items: Items, databases: Mapping[str, int], owners: set[Any]
+    ) -> None:
+        """A role's databases are declared; a role nobody connects as must own a database."""
+        key = "postgresql_roles"
         for i, item in items:
-            if item.get("name") in RESERVED_DATABASES:
-                self.at(layer, (key, i, "name"), f"{item['name']!r} is reserved by PostgreSQL")
-        self.reference(layer, key, items, "owner", roles, "postgresql_roles")
+            granted = item.get("databases", [])
+            if not isinstance(granted, list):
+                self.at(layer, (key, i, "databases"), "must be a list of databases")
+                granted = []
+            for j, name in enumerate(granted):
+                if name not in databases:
+                    self.at(
+                        layer,
+                        (key, i, "databases", j),
+                        f"unknown database {name!r} (not in postgresql_databases)",
+                    )
+            groups = item.get("groups")
+            if item.get("name") not in owners and isinstance(groups, list | None) and not groups:
+                self.at(
+                    layer,
+                    (key, i, "groups") if "groups" in item else (key, i),
+                    f"role {item.get('name')!r} owns no database and no host group may connect "
+                    "as it: list the groups whose hosts use it",
+                )
 
     def check_role_groups(self, layer: Layer, key: str, i: int, groups: Any) -> None:
         if not isinstance(groups, list):
@@ -1236,3 +1280,40 @@ class _Checker:
                     ("hardening_log_server",),
                     f"unknown host {value!r} (not in {self.source.hosts_file})",
                 )
+
+    # databases and backups
+
+    def check_backups(self) -> None:
+        for key in RETENTION_KEYS:
+            for layer in self.layers_with(key):
+                value = layer.data[key]
+                if templated(value):
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    self.at(
+                        layer,
+                        (key,),
+                        f"{value!r} is not a whole number >= 1 (backups kept; 0 would keep none)",
+                    )
+        for layer in self.layers_with("postgresql_allow_restart"):
+            value = layer.data["postgresql_allow_restart"]
+            if not isinstance(value, bool) and not templated(value):
+                self.at(layer, ("postgresql_allow_restart",), "must be true or false")
+
+    def check_secrets(self) -> None:
+        key = "pdic_secrets"
+        items, layer = self.items(key, {"name": True, "length": False})
+        if layer is None:
+            return
+        self.unique(layer, key, items, "name", "secret")
+        for i, item in items:
+            name = item.get("name")
+            if isinstance(name, str) and name and not VARIABLE.fullmatch(name):
+                self.at(
+                    layer,
+                    (key, i, "name"),
+                    f"{name!r} is not a variable name (lowercase letters, digits and _)",
+                )
+            length = item.get("length", 32)
+            if isinstance(length, bool) or not isinstance(length, int) or not 16 <= length <= 256:
+                self.at(layer, (key, i, "length"), f"{length!r} is not a whole number 16..256")

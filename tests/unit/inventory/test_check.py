@@ -207,7 +207,7 @@ def test_aliases_external_targets_and_mailbox_clash(write_inventory: WriteInvent
 def test_postgresql_reserved_names_and_bad_shapes(write_inventory: WriteInventory) -> None:
     extra = """
         postgresql_roles:
-          - {name: pg_admin}
+          - {name: pg_admin, groups: [db]}
           - {name: app, groups: db}
           - just-a-name
         postgresql_databases:
@@ -223,6 +223,45 @@ def test_postgresql_reserved_names_and_bad_shapes(write_inventory: WriteInventor
         "postgresql_databases[1].name: 'Bad-Name' is not an SQL identifier "
         "(lowercase letters, digits, _; at most 63)",
         "portal_sites: must be a list of mappings",
+    ]
+
+
+def test_postgresql_role_databases_and_groups(write_inventory: WriteInventory) -> None:
+    extra = """
+        postgresql_roles:
+          - {name: docs_owner, groups: []}
+          - {name: docs_app, databases: [docs, nosuch]}
+          - {name: idle, groups: []}
+          - {name: reader, groups: [eoffice], databases: docs}
+        postgresql_databases:
+          - {name: docs, owner: docs_owner}
+        """
+    assert problems(write_inventory, extra) == [
+        "postgresql_roles[1]: role 'docs_app' owns no database and no host group may connect "
+        "as it: list the groups whose hosts use it",
+        "postgresql_roles[1].databases[1]: unknown database 'nosuch' (not in postgresql_databases)",
+        "postgresql_roles[2].groups: role 'idle' owns no database and no host group may connect "
+        "as it: list the groups whose hosts use it",
+        "postgresql_roles[3].databases: must be a list of databases",
+    ]
+
+
+def test_backup_retention_and_secrets(write_inventory: WriteInventory) -> None:
+    extra = """
+        pgbackrest_retention_full: 0
+        pgbackrest_retention_diff: "{{ 3 + 4 }}"
+        postgresql_allow_restart: "yes"
+        pdic_secrets:
+          - {name: vault_a, length: 32}
+          - {name: vault_a}
+          - {name: Bad-Name, length: 8}
+        """
+    assert problems(write_inventory, extra) == [
+        "pgbackrest_retention_full: 0 is not a whole number >= 1 (backups kept; 0 would keep none)",
+        "postgresql_allow_restart: must be true or false",
+        "pdic_secrets[1].name: duplicate secret 'vault_a' (first at pdic_secrets[0])",
+        "pdic_secrets[2].name: 'Bad-Name' is not a variable name (lowercase letters, digits and _)",
+        "pdic_secrets[2].length: 8 is not a whole number 16..256",
     ]
 
 
