@@ -87,12 +87,11 @@ def lab(inventory: Inventory) -> Iterator[Run]:
     # The whole session holds the machine's lab lock: another checkout's lab tests or
     # `pdic lab destroy` are refused with this session named, instead of rebuilding the lab
     # under it. The pdic commands run below are its children and pass through.
-    try:
-        held = lab_lock("lab tests (pytest)")
-        held.__enter__()
-    except LabError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(lab_lock("lab tests (pytest)"))
+        except LabError as exc:
+            pytest.fail(str(exc), pytrace=False)
         if not reuse:
             pdic("lab", "destroy", "--yes")
             shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no stale facts
@@ -101,8 +100,6 @@ def lab(inventory: Inventory) -> Iterator[Run]:
         yield up
         if not reuse:
             pdic("lab", "down")
-    finally:
-        held.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

@@ -343,22 +343,16 @@ def run_drill(
         finally:
             sql(replica, "SELECT pg_wal_replay_resume()", what=f"{name}: resume replay")
             ctx.step(f"{name}: WAL replay resumed")
-        ctx.step(f"{topo.repository.name}: pgbackrest check (WAL up to {lsn} archived)")
-        run(
-            repo,
-            f"runuser -u postgres -- pgbackrest --stanza={shlex.quote(stanza)} check",
-            what=f"{topo.repository.name}: pgbackrest check",
-        )
     else:
         result.reference = "recovery target reached; no transaction replayed after it"
-    if target_at is not None:
-        # The WAL up to now is archived before restoring: the target must be in the repository.
-        ctx.step(f"{topo.repository.name}: pgbackrest check (WAL up to now archived)")
-        run(
-            repo,
-            f"runuser -u postgres -- pgbackrest --stanza={shlex.quote(stanza)} check",
-            what=f"{topo.repository.name}: pgbackrest check",
-        )
+    # The WAL up to now (the replica's position, or the point-in-time target) is archived
+    # before restoring: what the restore replays must be in the repository.
+    ctx.step(f"{topo.repository.name}: pgbackrest check (WAL up to {lsn or 'now'} archived)")
+    run(
+        repo,
+        f"runuser -u postgres -- pgbackrest --stanza={shlex.quote(stanza)} check",
+        what=f"{topo.repository.name}: pgbackrest check",
+    )
 
     try:
         ctx.step(f"{topo.repository.name}: scratch instance in {data_dir}, port {SCRATCH_PORT}")
