@@ -38,9 +38,13 @@ secrets_app = typer.Typer(
     help="The inventory's generated secrets (Ansible Vault).", no_args_is_help=True
 )
 db_app = typer.Typer(help="The databases: status, restore drills, promotion.", no_args_is_help=True)
+app_app = typer.Typer(
+    help="The applications: reference builds, rolling upgrades, rollback.", no_args_is_help=True
+)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(db_app, name="db")
+app.add_typer(app_app, name="app")
 app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
@@ -167,6 +171,26 @@ def db_promote(
         for name, why in sorted(result.failed_hosts.items()):
             typer.echo(f"pdic: error: {name}: {why}", err=True)
         raise typer.Exit(1)
+
+
+@app_app.command("build")
+def app_build(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory of the archives (default: apps/dist)."),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="The reference application (default: apps/refapp)."),
+    ] = None,
+) -> None:
+    """Build the reference applications' archives (eoffice, hcc; versions 1, 2, broken 3)."""
+    from pdic.app.build import build_reference
+    from pdic.project import project_root
+
+    root = project_root()
+    for built in build_reference(source or root / "apps" / "refapp", out or root / "apps" / "dist"):
+        typer.echo(f"{built.name}\t{built.version}\t{built.sha256}\t{built.path}")
 
 
 @app.command("audit")
