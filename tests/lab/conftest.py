@@ -101,6 +101,8 @@ def bootstrapped(lab: Run) -> Run:
 
 @pytest.fixture(scope="session")
 def deployed(bootstrapped: Run) -> Run:
+    built = pdic("app", "build")  # the reference applications the lab inventory deploys
+    assert built.returncode == 0, built
     run = pdic("deploy")
     assert run.returncode == 0, run
     return run
