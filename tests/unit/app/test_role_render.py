@@ -23,6 +23,7 @@ import yaml
 from web.test_nginx_render import _self_signed, nginx_check
 
 from pdic.app.build import build_reference
+from pdic.app.upgrade import mark_down
 
 from .conftest import REFAPP, REPO
 
@@ -198,6 +199,22 @@ def test_nginx_serves_each_application_and_the_host_name(rendered: Path, tmp_pat
     assert "motcua" not in text
     check = nginx_check(rendered / "eoffice-1-nginx.conf", tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_upgrade_can_take_the_server_out_of_the_rendered_upstream(
+    rendered: Path, tmp_path: Path
+) -> None:
+    """What `pdic app upgrade` writes: the role's upstream with the host's server down, which
+    nginx -t accepts, also when it is the only server."""
+    text = (rendered / "eoffice-1-nginx.conf").read_text()
+    out = mark_down(text, "pdic_site_eoffice", {"10.251.0.12:8001"})
+    assert out == text.replace("server 10.251.0.12:8001;", "server 10.251.0.12:8001 down;")
+    assert "server 127.0.0.1:8001;" in out  # the host's own name still reaches its server
+    candidate = tmp_path / "candidate.conf"
+    candidate.write_text(out)
+    check = nginx_check(candidate, tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert mark_down(out, "pdic_site_eoffice", set()) == text
 
 
 def test_a_missing_artifact_stops_in_preflight(tls: Path, tmp_path: Path) -> None:
