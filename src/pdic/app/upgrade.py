@@ -286,19 +286,45 @@ def upgrade(
     return report
 
 
+def _take_out(run: _Run, hosts: list[str], by_host: dict[str, HostReport]) -> bool:
+    """``hosts`` out of the upstream on every proxy; False (hosts failed) if that fails."""
+    try:
+        run.set_down(hosts, out=True)
+    except Exception as exc:
+        for host in hosts:
+            by_host[host].state = FAILED
+            by_host[host].detail = f"could not be taken out of nginx: {_why(exc)}"
+        return False
+    return True
+
+
+def _put_back(run: _Run, hosts: list[str], by_host: dict[str, HostReport]) -> None:
+    """``hosts`` back into the upstream on every proxy; they fail if that fails."""
+    if not hosts:
+        return
+    try:
+        run.set_down(hosts, out=False)
+    except Exception as exc:
+        for host in hosts:
+            line = by_host[host]
+            line.state = FAILED
+            line.detail = "; ".join(filter(None, [line.detail, f"not back in nginx: {_why(exc)}"]))
+
+
+def _unhealthy(run: _Run, answer: Health) -> str:
+    return (
+        f"/healthz answered {answer.status or 'nothing'} for {run.timeout:g} s "
+        f"({_short(answer.body)})"
+    )
+
+
 def _upgrade_batch(
     run: _Run, batch: list[str], artifact: Artifact, by_host: dict[str, HostReport]
 ) -> list[str]:
     """Upgrade one batch; the hosts that failed, in order."""
-    try:
-        run.set_down(batch, out=True)
-    except Exception as exc:
-        for host in batch:
-            by_host[host].state = FAILED
-            by_host[host].detail = f"could not be taken out of nginx: {_why(exc)}"
+    if not _take_out(run, batch, by_host):
         return batch
     switched: list[str] = []
-    failed: list[str] = []
     healthy: list[str] = []
     for host in batch:
         line = by_host[host]
@@ -307,20 +333,17 @@ def _upgrade_batch(
             run.say(f"{host}: {artifact.version} installed")
         except Exception as exc:
             line.state, line.detail = FAILED, f"install failed: {_why(exc)}"
-            failed.append(host)
             if run.healthy(host).ok:  # it still runs what it ran: back into nginx
                 line.detail += f"; still runs {line.before}"
                 healthy.append(host)
             continue
+        switched.append(host)
+        line.after = artifact.version  # also if the switch fails: the links may have moved
         try:
             run.transport.switch(host, artifact.version)
-            line.after = artifact.version
-            switched.append(host)
             run.say(f"{host}: {artifact.version} is current, restarted")
         except Exception as exc:
             line.state, line.detail = FAILED, f"switch failed: {_why(exc)}"
-            line.after = artifact.version  # the links may have moved: roll back to be sure
-            switched.append(host)
     for host in switched:
         line = by_host[host]
         if line.state != FAILED:
@@ -330,12 +353,7 @@ def _upgrade_batch(
                 healthy.append(host)
                 run.say(f"{host}: /healthz 200")
                 continue
-            line.state = FAILED
-            line.detail = (
-                f"/healthz answered {answer.status or 'nothing'} for {run.timeout:g} s "
-                f"({_short(answer.body)})"
-            )
-        failed.append(host)
+            line.state, line.detail = FAILED, _unhealthy(run, answer)
         run.say(f"{host}: {line.detail}; rolling back")
         try:
             line.after = run.transport.rollback(host)
@@ -351,17 +369,8 @@ def _upgrade_batch(
                 f"; rolled back to {line.after}, /healthz {back.status or 'nothing'}: left out "
                 "of nginx"
             )
-    back_in = [h for h in batch if h in healthy]
-    if back_in:
-        try:
-            run.set_down(back_in, out=False)
-        except Exception as exc:
-            for host in back_in:
-                by_host[host].detail += f"; not put back into nginx: {_why(exc)}"
-                if by_host[host].state != FAILED:
-                    by_host[host].state = FAILED
-                    failed.append(host)
-    return [h for h in batch if h in failed]
+    _put_back(run, [h for h in batch if h in healthy], by_host)
+    return [h for h in batch if by_host[h].failed]
 
 
 def rollback(
@@ -384,46 +393,27 @@ def rollback(
     if releases is None:
         return report
     for batch in groups:
-        missing = [h for h in batch if releases[h].previous is None]
-        if missing:
-            for host in missing:
+        for host in batch:
+            if releases[host].previous is None:
                 by_host[host].state = FAILED
                 by_host[host].detail = "no previous release to roll back to"
-            report.stopped_at = missing[0]
-            return report
-        try:
-            run.set_down(batch, out=True)
-        except Exception as exc:
+        if not any(by_host[h].failed for h in batch) and _take_out(run, batch, by_host):
+            healthy = []
             for host in batch:
-                by_host[host].state = FAILED
-                by_host[host].detail = f"could not be taken out of nginx: {_why(exc)}"
-            report.stopped_at = batch[0]
-            return report
-        healthy = []
-        for host in batch:
-            line = by_host[host]
-            try:
-                line.after = run.transport.rollback(host)
-            except Exception as exc:
-                line.state, line.detail = FAILED, f"rollback failed: {_why(exc)}"
-                continue
-            answer = run.healthy(host)
-            if answer.ok:
-                line.state = ROLLED_BACK
-                healthy.append(host)
-            else:
-                line.state = FAILED
-                line.detail = (
-                    f"/healthz answered {answer.status or 'nothing'} for {run.timeout:g} s "
-                    f"({_short(answer.body)}): left out of nginx"
-                )
-        if healthy:
-            try:
-                run.set_down(healthy, out=False)
-            except Exception as exc:
-                for host in healthy:
-                    by_host[host].state = FAILED
-                    by_host[host].detail = f"not put back into nginx: {_why(exc)}"
+                line = by_host[host]
+                try:
+                    line.after = run.transport.rollback(host)
+                except Exception as exc:
+                    line.state, line.detail = FAILED, f"rollback failed: {_why(exc)}"
+                    continue
+                answer = run.healthy(host)
+                if answer.ok:
+                    line.state = ROLLED_BACK
+                    healthy.append(host)
+                else:
+                    line.state = FAILED
+                    line.detail = f"{_unhealthy(run, answer)}: left out of nginx"
+            _put_back(run, healthy, by_host)
         failed = [h for h in batch if by_host[h].failed]
         if failed:
             report.stopped_at = failed[0]

@@ -56,19 +56,18 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     (``1m``; no ``B``/``MB``); maintenance: true or false.
   ``pdic_applications``: the applications of the service hosts, with versioned artifacts, run
     by role app_service (playbooks/apps.yml) behind nginx on the hosts of their group.
-    name (required): slug of at most 24 characters, unique, not also a portal site's name;
-    group (required): a group of hosts.yml other than portal; hostname (required): DNS name,
-    unique, not also a portal site's; port (required): 1..65535, not 22, 80, 443, 9100 or
-    9469, not taken by another application of the same group; version (required): one of its
-    artifacts' versions; artifacts (required): non-empty list of version (required, unique),
-    source (required: a path on the controller, relative to the project, or an http(s)://
-    URL) and sha256 (required: 64 hexadecimal digits); title: text; database and db_role
-    (together or not at all): a database of postgresql_databases and a role of
-    postgresql_roles that lists that database and the application's group; environment: a
-    mapping of environment variable names (A-Z, 0-9, _; not PDIC_APP_* or the few the unit
-    sets) to texts or numbers; secrets: a mapping of environment variable names to secrets
-    declared in pdic_secrets; backup: keep (a whole number >= 1, default 7) and on_calendar
-    (a systemd calendar event, default daily).
+    name (required): slug of at most 24 characters, unique, not also a portal site's name; group
+    (required): a group of hosts.yml none of whose hosts is in group portal; hostname
+    (required): DNS name, unique, not also a portal site's; port (required): 1024..65535, not
+    9100 or 9469, not taken by another application of the same group; version (required): one of
+    its artifacts' versions; artifacts (required): non-empty list of version (required, unique),
+    source (required: a path on the controller, relative to the project, or an http(s):// URL)
+    and sha256 (required: 64 hexadecimal digits); title: text; database and db_role (together or
+    not at all): a database of postgresql_databases and a role of postgresql_roles that lists
+    that database and the application's group; environment: a mapping of environment variable
+    names (A-Z, 0-9, _; not PDIC_APP_* or the few the unit sets) to texts or numbers; secrets: a
+    mapping of environment variable names to secrets declared in pdic_secrets; backup: keep (a
+    whole number >= 1, default 7) and on_calendar (a systemd calendar event, default daily).
   ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies.
   ``mail_mailboxes``:
     address (required): ``local@domain``, lowercase, unique, its domain in mail_domains;
@@ -900,14 +899,32 @@ class _Checker:
                     "the portal hosts' nginx serves portal_sites (playbooks/web.yml): run "
                     "applications on a group of their own",
                 )
+            elif group not in (None, ""):
+                portal = set(self.inventory.groups.get("portal", ()))
+                shared = [h for h in self.inventory.groups[group] if h in portal]
+                if shared:
+                    self.at(
+                        layer,
+                        (key, i, "group"),
+                        f"{', '.join(shared)} also in group portal, whose nginx serves "
+                        "portal_sites (playbooks/web.yml): run applications on other hosts",
+                    )
             number = item.get("port")
-            if port(number) is None and number in RESERVED_PORTS:
+            if port(number) is not None or not isinstance(number, int):
+                pass  # reported by validate
+            elif number in RESERVED_PORTS:
                 self.at(
                     layer,
                     (key, i, "port"),
                     f"{number} is the port of {RESERVED_PORTS[number]} on the application hosts",
                 )
-            elif port(number) is None and group not in (None, ""):
+            elif number < 1024:
+                self.at(
+                    layer,
+                    (key, i, "port"),
+                    f"{number} is below 1024: the service has no privilege to listen there",
+                )
+            elif group not in (None, ""):
                 if (group, number) in ports:
                     self.at(
                         layer,

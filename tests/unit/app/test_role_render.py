@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from web.test_nginx_render import _self_signed, nginx_check
+from web.test_nginx_render import render as web_render
 
 from pdic.app.build import build_reference
 from pdic.app.upgrade import mark_down
@@ -52,33 +53,16 @@ def apps_role_vars() -> dict[str, Any]:
 
 
 def render(out: Path, tls: Path, base: Path, **overrides: Any) -> subprocess.CompletedProcess[str]:
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_CACHE_PLUGIN": "memory",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    extra = {
-        **apps_role_vars(),
-        **SECRETS,
-        "out": str(out),
-        "pki_cert_dir": str(tls),
-        "nginx_log_dir": str(out / "log"),
-        "app_service_artifact_base": str(base),
+    """The render playbook on the lab inventory, as tests/unit/web renders portal-1's sites."""
+    return web_render(
+        LAB,
+        out,
+        tls,
+        playbook=PLAYBOOK,
+        role_vars={**apps_role_vars(), **SECRETS},
+        pki_cert_dir=str(tls),
+        app_service_artifact_base=str(base),
         **overrides,
-    }
-    extra_file = out / "extra.json"
-    extra_file.write_text(json.dumps(extra), encoding="utf-8")
-    return subprocess.run(
-        [str(ansible_playbook), "-i", str(LAB), str(PLAYBOOK), "-e", f"@{extra_file}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
     )
 
 

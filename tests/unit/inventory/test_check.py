@@ -312,6 +312,17 @@ def test_application_settings_that_are_not_mappings(write_inventory: WriteInvent
     ]
 
 
+def test_application_ports_below_1024_and_hosts_shared_with_the_portal(
+    write_inventory: WriteInventory,
+) -> None:
+    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    portal-1:\n")
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 81"), hosts) == [
+        "pdic_applications[0].group: portal-1 also in group portal, whose nginx serves "
+        "portal_sites (playbooks/web.yml): run applications on other hosts",
+        "pdic_applications[0].port: 81 is below 1024: the service has no privilege to listen there",
+    ]
+
+
 def test_two_applications_on_different_groups_may_share_a_port(
     write_inventory: WriteInventory,
 ) -> None:
