@@ -81,7 +81,7 @@ def lab(inventory: Inventory) -> Iterator[Run]:
     PDIC_LAB_REUSE=1 (for working on one test file, never in CI) keeps the running lab as it
     is and leaves it running: bootstrap and deploy still run, on converged hosts.
     """
-    reuse = os.environ.get("PDIC_LAB_REUSE") == "1" and not os.environ.get("CI")
+    reuse = os.environ.get("PDIC_LAB_REUSE") in ("1", "deployed") and not os.environ.get("CI")
     if not reuse:
         pdic("lab", "destroy", "--yes")
         shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no facts from older hosts
@@ -101,8 +101,13 @@ def bootstrapped(lab: Run) -> Run:
 
 @pytest.fixture(scope="session")
 def deployed(bootstrapped: Run) -> Run:
-    built = pdic("app", "build")  # the reference applications the lab inventory deploys
+    # The reference applications the lab inventory deploys (and `pdic app upgrade` sends).
+    built = pdic("app", "build")
     assert built.returncode == 0, built
+    # PDIC_LAB_REUSE=deployed (working on one test file, never in CI): the running lab is
+    # taken as converged: no deploy runs (bootstrap still does, it is quick).
+    if os.environ.get("PDIC_LAB_REUSE") == "deployed" and not os.environ.get("CI"):
+        return Run(["pdic", "deploy"], 0, "(reused)", "")
     run = pdic("deploy")
     assert run.returncode == 0, run
     return run
