@@ -121,3 +121,29 @@ def build_reference(source: Path, out: Path) -> list[Built]:
             write_atomically(path, data)
             built.append(Built(flavour, version, path, hashlib.sha256(data).hexdigest()))
     return built
+
+
+def missing_reference_artifacts(applications: Any, root: Path) -> list[Path]:
+    """Artifacts the inventory lists under ``root/apps/dist`` (the reference builds' place)
+    that are not there yet."""
+    dist = (root / "apps" / "dist").resolve()
+    missing = []
+    for app in applications if isinstance(applications, list) else []:
+        artifacts = app.get("artifacts") if isinstance(app, Mapping) else None
+        for artifact in artifacts if isinstance(artifacts, list) else []:
+            source = artifact.get("source") if isinstance(artifact, Mapping) else None
+            if not isinstance(source, str) or "://" in source:
+                continue
+            path = (root / source).resolve()
+            if path.is_relative_to(dist) and not path.exists():
+                missing.append(path)
+    return missing
+
+
+def ensure_reference_builds(applications: Any, root: Path) -> list[Built]:
+    """Build the reference applications when the inventory wants archives of theirs that are
+    missing (a fresh clone): `pdic deploy` of the lab then needs no separate `pdic app build`.
+    A vendor's archive elsewhere is never built, only checked by the role."""
+    if not missing_reference_artifacts(applications, root):
+        return []
+    return build_reference(root / "apps" / "refapp", root / "apps" / "dist")

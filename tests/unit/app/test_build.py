@@ -112,3 +112,18 @@ def test_the_command_prints_each_archive_and_checksum(
         assert sha256 == hashlib.sha256(built[Path(path).name]).hexdigest()
     with gzip.open(tmp_path / "eoffice-2.tar.gz") as fh:
         assert fh.read(5)  # a readable archive
+
+
+def test_deploy_builds_the_reference_archives_a_fresh_clone_lacks(tmp_path: Path) -> None:
+    from pdic.app.build import ensure_reference_builds, missing_reference_artifacts
+
+    shutil.copytree(REFAPP, tmp_path / "apps" / "refapp")
+    wanted = load_inventory(REPO / "inventory" / "lab").vars["pdic_applications"]
+    vendor = {"name": "vendor", "artifacts": [{"source": "/srv/vendor/app-1.tar.gz"}]}
+    missing = missing_reference_artifacts([*wanted, vendor], tmp_path)
+    assert tmp_path / "apps" / "dist" / "eoffice-2.tar.gz" in missing
+    assert all(p.is_relative_to(tmp_path / "apps" / "dist") for p in missing)  # never the vendor's
+    built = ensure_reference_builds(wanted, tmp_path)
+    assert {b.path for b in built} >= set(missing)
+    assert missing_reference_artifacts(wanted, tmp_path) == []
+    assert ensure_reference_builds(wanted, tmp_path) == []  # nothing missing: nothing built
