@@ -61,7 +61,8 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     version (required): one of its artifacts' versions; artifacts (required): non-empty list
     of version (required, unique), source (required: a path on the controller or an
     http(s):// URL) and sha256 (required: 64 hexadecimal digits).
-  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies.
+  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies;
+    host: the host of group ``mail`` that keeps the domain's mailboxes (default: the first).
   ``mail_mailboxes``:
     address (required): ``local@domain``, lowercase, unique, its domain in mail_domains;
     name (required): display name; agency (required): id in pdic_agencies;
@@ -899,11 +900,12 @@ class _Checker:
 
     def check_mail(self) -> None:
         key = "mail_domains"
-        items, layer = self.items(key, {"name": True, "agency": True})
+        items, layer = self.items(key, {"name": True, "agency": True, "host": False})
         if layer is not None:
             self.validate(layer, key, items, {"name": dns_name})
             self.mail_domains = self.unique(layer, key, items, "name", "mail domain", fold=True)
             self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+            self.check_mail_hosts(layer, key, items)
         self.check_agency_domains()
 
         key = "mail_mailboxes"
@@ -921,6 +923,25 @@ class _Checker:
             self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
             self.check_mail_domains(layer, key, items)
         self.check_aliases()
+
+    def check_mail_hosts(self, layer: Layer, key: str, items: Items) -> None:
+        """A domain's ``host`` is a host of group mail."""
+        mail_hosts = self.inventory.groups.get("mail", ())
+        for i, item in items:
+            host = item.get("host")
+            if host is None or templated(host):
+                continue
+            if not isinstance(host, str) or host not in self.inventory.hosts:
+                self.at(
+                    layer,
+                    (key, i, "host"),
+                    f"unknown host {host!r} (not in {self.source.hosts_file})",
+                )
+            elif host not in mail_hosts:
+                known = ", ".join(mail_hosts) or "none"
+                self.at(
+                    layer, (key, i, "host"), f"{host!r} is not in group mail (mail hosts: {known})"
+                )
 
     def check_agency_domains(self) -> None:
         found = self.var("pdic_agencies")
