@@ -23,8 +23,9 @@ Commands (every one prints JSON on standard output; bad input exits 2 with one l
 ``dkim [--dry-run] --selector S --bits N DOMAIN...``
     Generates a DKIM key (``opendkim-genkey``) for every domain that has none; an existing key
     is never replaced.
-``postmap [--dry-run] MAP...``
-    Rebuilds each map whose ``.db`` is missing or older than its source.
+``postmap [--dry-run] MAP... [--aliases FILE]``
+    Rebuilds each map (``postmap``) and the aliases file (``postalias``) whose ``.db`` is
+    missing or older than its source.
 ``set-hash ADDRESS``
     Replaces one mailbox's password hash with the one on standard input.
 
@@ -66,6 +67,7 @@ DEFAULTS: dict[str, str] = {
     "dkim_user": "opendkim",
     "lock_file": "/run/pdic-mail-sync.lock",
     "postmap": "/usr/sbin/postmap",
+    "postalias": "/usr/sbin/postalias",
     "doveadm": "/usr/bin/doveadm",
     "opendkim_genkey": "/usr/sbin/opendkim-genkey",
 }
@@ -408,11 +410,17 @@ def dkim(
     return {"created": created, "present": present}
 
 
-def rebuild_maps(host: Host, maps: Sequence[str], dry_run: bool) -> dict[str, Any]:
-    rebuilt = [m for m in maps if host.map_is_stale(Path(m))]
+def rebuild_maps(
+    host: Host, maps: Sequence[str], aliases: Sequence[str], dry_run: bool
+) -> dict[str, Any]:
+    """Rebuild the maps and alias files whose index is missing or stale; which were."""
+    rebuilt = [m for m in [*maps, *aliases] if host.map_is_stale(Path(m))]
     if not dry_run:
         for name in rebuilt:
-            host.postmap(Path(name))
+            if name in aliases:
+                host.run([host.config["postalias"], f"{host.config['map_type']}:{name}"])
+            else:
+                host.postmap(Path(name))
     return {"rebuilt": rebuilt}
 
 
@@ -470,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command.add_argument("domains", nargs="*")
     command = commands.add_parser("postmap")
     command.add_argument("--dry-run", action="store_true")
+    command.add_argument("--aliases", action="append", default=[])
     command.add_argument("maps", nargs="*")
     command = commands.add_parser("set-hash")
     command.add_argument("address")
@@ -489,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "dkim":
             out = dkim(host, args.selector, args.bits, args.domains, args.dry_run)
         elif args.command == "postmap":
-            out = rebuild_maps(host, args.maps, args.dry_run)
+            out = rebuild_maps(host, args.maps, args.aliases, args.dry_run)
         else:
             with host.lock():
                 out = set_hash(host, args.address, sys.stdin.read())

@@ -61,14 +61,34 @@ def desired_rows(mailboxes: Any, domains: Any, host: str, default_host: str) -> 
     return sorted(rows)
 
 
-def hosted_aliases(aliases: Any, domains: Any, host: str, default_host: str) -> list[Row]:
-    """``[address, target, target, ...]`` of the aliases in the domains ``host`` keeps."""
-    mine = set(hosted_domains(domains, host, default_host))
+ROLE_ADDRESSES = ("postmaster", "abuse")
+
+
+def hosted_aliases(
+    aliases: Any,
+    domains: Any,
+    host: str,
+    default_host: str,
+    rows: Iterable[Sequence[str]] = (),
+    postmaster: str = "",
+) -> list[Row]:
+    """``[address, target, target, ...]`` of the aliases in the domains ``host`` keeps, then,
+    with ``postmaster``, ``postmaster@`` and ``abuse@`` of each such domain that neither a
+    mailbox (``rows``, the host's list) nor an alias declares, to ``postmaster``."""
+    kept = hosted_domains(domains, host, default_host)
+    mine = set(kept)
     out = []
     for alias in _items(aliases):
         if _domain(alias.get("address")) in mine:
             out.append([str(alias["address"]).lower(), *(str(t).lower() for t in alias["to"])])
-    return sorted(out)
+    out.sort()
+    if postmaster:
+        taken = {row[0] for row in out} | {str(row[0]) for row in rows}
+        for domain in kept:
+            for local in ROLE_ADDRESSES:
+                if f"{local}@{domain}" not in taken:
+                    out.append([f"{local}@{domain}", postmaster])
+    return out
 
 
 def mail_hosts(inventory: Inventory) -> list[Host]:

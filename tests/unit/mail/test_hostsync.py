@@ -10,7 +10,6 @@ archives exactly their Maildirs and leaves every other mailbox as it was.
 
 from __future__ import annotations
 
-import datetime as dt
 import grp
 import json
 import os
@@ -29,7 +28,6 @@ from pdic.mail.hostsync import Mailbox, Plan, SyncError
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "src" / "pdic" / "mail" / "hostsync.py"
 FIXTURES = REPO / "tests" / "unit" / "fixtures" / "mail"
-NOW = dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC)
 HASH = "{SHA512-CRYPT}$6$abcdefgh$" + "x" * 86
 
 
@@ -118,6 +116,7 @@ def host(tmp_path: Path) -> Path:
         "dkim_user": user,
         "lock_file": str(tmp_path / "run/sync.lock"),
         "postmap": str(tools / "postmap"),
+        "postalias": str(tools / "postmap"),
         "doveadm": str(tools / "doveadm"),
         "opendkim_genkey": str(tools / "opendkim-genkey"),
     }
@@ -272,8 +271,14 @@ def test_postmap_rebuilds_only_stale_maps(host: Path) -> None:
     assert not (host / "aliases.db").exists()
     assert sync(host, "postmap", str(aliases)) == {"rebuilt": [str(aliases)]}
     assert sync(host, "postmap", str(aliases)) == {"rebuilt": []}
-    os.utime(aliases, (NOW.timestamp() + 60, NOW.timestamp() + 60))
+    os.utime(host / "aliases.db", (0, 0))  # older than its source
     assert sync(host, "postmap", str(aliases)) == {"rebuilt": [str(aliases)]}
+    system = host / "etc-aliases"
+    system.write_text("postmaster: root\n")
+    assert sync(host, "postmap", str(aliases), "--aliases", str(system)) == {
+        "rebuilt": [str(system)]
+    }
+    assert "hash:" + str(system) in (host / "bin/postmap.log").read_text()
 
 
 def test_unknown_configuration_keys_are_refused(host: Path) -> None:

@@ -4,8 +4,9 @@
 - ``mail_domains | pdic_mail_domain_hosts(default_host)``: every domain and its host.
 - ``mail_mailboxes | pdic_mail_desired(mail_domains, host, default_host)``: the host's mailbox
   list, ``[address, quota, state]`` sorted (what ``pdic-mail-sync`` receives).
-- ``mail_aliases | pdic_mail_aliases(mail_domains, host, default_host)``: ``[address, target,
-  ...]`` of the aliases in the host's domains.
+- ``mail_aliases | pdic_mail_aliases(mail_domains, host, default_host, rows, postmaster)``:
+  ``[address, target, ...]`` of the aliases in the host's domains, then postmaster@ and abuse@
+  of each of those domains that its mailboxes (``rows``) and aliases leave out.
 - ``addresses | pdic_mail_password_hashes(seed)``: ``{address: "{SHA512-CRYPT}..."}`` of the
   initial passwords of those mailboxes.
 
@@ -45,9 +46,13 @@ def desired(mailboxes: Any, domains: Any, host: str, default_host: str) -> list[
     return list(model.desired_rows(mailboxes, domains, str(host), str(default_host)))
 
 
-def aliases(entries: Any, domains: Any, host: str, default_host: str) -> list[list[str]]:
+def aliases(
+    entries: Any, domains: Any, host: str, default_host: str, rows: Any = (), postmaster: str = ""
+) -> list[list[str]]:
     model, _ = _pdic()
-    return list(model.hosted_aliases(entries, domains, str(host), str(default_host)))
+    return list(
+        model.hosted_aliases(entries, domains, str(host), str(default_host), rows, str(postmaster))
+    )
 
 
 def password_hashes(addresses: Any, seed: str) -> dict[str, str]:
