@@ -21,6 +21,7 @@ import subprocess
 import warnings
 from collections.abc import Iterable
 
+from pdic.inventory import Inventory
 from pdic.mail.model import MailError
 
 SEED_SECRET = "vault_mail_password_seed"
@@ -96,3 +97,20 @@ def password_hash(seed: str, address: str) -> str:
 def password_hashes(seed: str, addresses: Iterable[str]) -> dict[str, str]:
     """:func:`password_hash` of each address."""
     return {address: password_hash(seed, address) for address in addresses}
+
+
+def inventory_initial_password(inventory: Inventory, address: str) -> str:
+    """The initial password of a mailbox of ``inventory``, from its vault file's seed."""
+    from pdic.secrets import VAULT_FILE, password_file, read_vault
+
+    address = address.lower()
+    boxes = {str(m.get("address", "")).lower() for m in inventory.vars.get("mail_mailboxes") or []}
+    if address not in boxes:
+        raise MailError(f"{address!r} is not a mailbox of {inventory.path} (mail_mailboxes)")
+    seed = read_vault(inventory.path / VAULT_FILE, password_file(inventory)).get(SEED_SECRET)
+    if not seed:
+        raise MailError(
+            f"{inventory.path / VAULT_FILE}: no {SEED_SECRET}: declare it in pdic_secrets and "
+            "run `pdic secrets ensure`"
+        )
+    return initial_password(str(seed), address)
