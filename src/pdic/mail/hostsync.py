@@ -4,20 +4,23 @@
 Installed by the mail role as ``/usr/local/sbin/pdic-mail-sync`` and run by Debian's python3
 (standard library only). The inventory's list for this host (address, quota, state) comes on
 standard input as JSON; the host's current list is Dovecot's passwd-file, which holds a
-password hash, a quota rule and ``nologin`` for a disabled mailbox on each line. Postfix's map
-of the addresses it accepts is written from the same list.
+password hash, a quota rule and ``nologin`` for a disabled mailbox on each line. Two files
+derive from it: Postfix's map of the addresses it accepts and Dovecot's list of denied logins
+(the disabled mailboxes: a ``deny`` passdb, so that IMAP, POP3 and SMTP AUTH all refuse them).
 
 Commands (every one prints JSON on standard output; bad input exits 2 with one line on stderr):
 
 ``list``
     The current mailboxes, without their hashes (what ``pdic mail diff`` reads).
 ``plan``
-    What ``apply`` would change: addresses to add, remove, disable, enable, requota.
+    What ``apply`` would change: addresses to add, remove, disable, enable, requota, and the
+    derived files that do not match the passwd-file (``stale``: missing, edited, not indexed).
 ``apply [--dry-run]``
     Makes exactly those changes. Input: ``{"mailboxes": [[address, quota, state], ...],
     "hashes": {address: hash}}`` with a hash for every address to add (existing mailboxes keep
-    the hash they have: a password changed on the host stays). The passwd-file and the Postfix
-    map are replaced whole and atomically (``postmap`` when the map changed); a new mailbox gets
+    the hash they have: a password changed on the host stays). The passwd-file, the Postfix map
+    and the denied list are replaced whole and atomically (``postmap`` when the map changed); a
+    new mailbox gets
     its Maildir; a removed one's home is moved under the archive directory, never deleted;
     disabled and removed users' sessions are ended (``doveadm kick``).
 ``dkim [--dry-run] --selector S --bits N DOMAIN...``
@@ -58,6 +61,7 @@ from typing import Any
 DEFAULTS: dict[str, str] = {
     "users_file": "/etc/dovecot/pdic/users",
     "users_group": "dovecot",
+    "denied_file": "/etc/dovecot/pdic/denied",
     "mailbox_map": "/etc/postfix/pdic/mailboxes",
     "map_type": "hash",
     "home_root": "/var/vmail",
@@ -170,6 +174,13 @@ def format_map(mailboxes: Iterable[Mailbox]) -> str:
     """Postfix's map of accepted addresses; each is also its own login (sender login map)."""
     lines = ["# Written by pdic-mail-sync from the inventory; edits are overwritten."]
     lines += [f"{a} {a}" for a in sorted(b.address for b in mailboxes)]
+    return "\n".join(lines) + "\n"
+
+
+def format_denied(mailboxes: Iterable[Mailbox]) -> str:
+    """Dovecot's denied logins (a passwd-file of names only): the disabled mailboxes."""
+    lines = ["# Written by pdic-mail-sync: the disabled mailboxes, refused at every login."]
+    lines += sorted(b.address for b in mailboxes if b.state == "disabled")
     return "\n".join(lines) + "\n"
 
 
@@ -301,6 +312,21 @@ class Host:
     def postmap(self, source: Path) -> None:
         self.run([self.config["postmap"], f"{self.config['map_type']}:{source}"])
 
+    def stale(self, boxes: Iterable[Mailbox]) -> list[str]:
+        """The files derived from the passwd-file that do not match it (or are not indexed)."""
+        boxes = list(boxes)
+        out = []
+        for key, content in (
+            ("mailbox_map", format_map(boxes)),
+            ("denied_file", format_denied(boxes)),
+        ):
+            path = self.path(key)
+            if not path.exists() or path.read_text(encoding="utf-8") != content:
+                out.append(str(path))
+            elif key == "mailbox_map" and self.map_is_stale(path):
+                out.append(str(path) + ".db")
+        return out
+
     def map_is_stale(self, source: Path) -> bool:
         db = source.with_name(source.name + ".db")
         return not db.exists() or db.stat().st_mtime < source.stat().st_mtime
@@ -353,11 +379,16 @@ def apply(host: Host, data: Mapping[str, Any], dry_run: bool, now: dt.datetime) 
         raise SyncError("hashes: expected a mapping of address to hash")
     current = host.read_users()
     todo = plan(desired, current)
-    result = todo.as_json() | {"archived": {}, "created": [], "map_rebuilt": False}
-    if dry_run or not todo.touched:
+    stale = host.stale(current.values())
+    result = todo.as_json() | {"stale": stale, "archived": {}, "created": [], "map_rebuilt": False}
+    if dry_run or not (todo.touched or stale):
         return result
-    boxes = merged(desired, current, {a: str(hashes.get(a, "")) for a in todo.add})
-    host.write(host.path("users_file"), format_users(boxes), 0o640, host.config["users_group"])
+    boxes = list(current.values())
+    if todo.touched:
+        boxes = merged(desired, current, {a: str(hashes.get(a, "")) for a in todo.add})
+        host.write(host.path("users_file"), format_users(boxes), 0o640, host.config["users_group"])
+    denied = format_denied(boxes)
+    host.write(host.path("denied_file"), denied, 0o640, host.config["users_group"])
     mailbox_map = host.path("mailbox_map")
     if host.write(mailbox_map, format_map(boxes), 0o644) or host.map_is_stale(mailbox_map):
         host.postmap(mailbox_map)
@@ -491,7 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plan":
             data = _stdin_json()
             desired = desired_from_json(data.get("mailboxes"))
-            out: dict[str, Any] = plan(desired, host.read_users()).as_json()
+            current = host.read_users()
+            out: dict[str, Any] = plan(desired, current).as_json()
+            out["stale"] = host.stale(current.values())
         elif args.command == "apply":
             with host.lock():
                 out = apply(host, _stdin_json(), args.dry_run, dt.datetime.now(dt.UTC))

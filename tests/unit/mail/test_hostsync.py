@@ -108,6 +108,7 @@ def host(tmp_path: Path) -> Path:
     config = {
         "users_file": str(tmp_path / "etc/dovecot/pdic/users"),
         "users_group": group,
+        "denied_file": str(tmp_path / "etc/dovecot/pdic/denied"),
         "mailbox_map": str(tmp_path / "etc/postfix/pdic/mailboxes"),
         "home_root": str(tmp_path / "vmail"),
         "archive_dir": str(tmp_path / "vmail-archive"),
@@ -165,10 +166,34 @@ def test_first_run_creates_every_mailbox(host: Path) -> None:
     )
     assert (host / "etc/postfix/pdic/mailboxes.db").exists()
     assert (host / "vmail/so3.example.gov.vn/user0003/Maildir/new").is_dir()
-    assert sync(host, "plan", data={"mailboxes": wanted})["changes"] == 0
+    settled = sync(host, "plan", data={"mailboxes": wanted})
+    assert settled["changes"] == 0 and settled["stale"] == []
     again = sync(host, "apply", data={"mailboxes": wanted})
     assert again["changes"] == 0 and not again["map_rebuilt"]
     assert sync(host, "list")["list"].splitlines()[0] == "user0000@so0.example.gov.vn\t1G\tactive"
+
+
+def test_disabled_mailboxes_are_denied_and_derived_files_repaired(host: Path) -> None:
+    wanted = boxes(5)
+    wanted[2][2] = "disabled"
+    sync(host, "apply", data={"mailboxes": wanted, "hashes": hashes([r[0] for r in wanted])})
+    denied = host / "etc/dovecot/pdic/denied"
+    assert denied.read_text().splitlines()[1:] == [wanted[2][0]]
+    assert oct(denied.stat().st_mode)[-3:] == "640"
+    # Edited by hand, or an index lost: the next plan sees it and apply repairs it, with no
+    # mailbox changed.
+    denied.write_text("")
+    (host / "etc/postfix/pdic/mailboxes.db").unlink()
+    planned = sync(host, "plan", data={"mailboxes": wanted})
+    assert planned["changes"] == 0
+    assert planned["stale"] == [
+        str(host / "etc/postfix/pdic/mailboxes") + ".db",
+        str(denied),
+    ]
+    repaired = sync(host, "apply", data={"mailboxes": wanted})
+    assert repaired["map_rebuilt"] and repaired["created"] == []
+    assert denied.read_text().splitlines()[1:] == [wanted[2][0]]
+    assert sync(host, "plan", data={"mailboxes": wanted})["stale"] == []
 
 
 def test_a_new_mailbox_without_a_hash_is_refused(host: Path) -> None:
