@@ -12,16 +12,14 @@ It changes nothing on the hosts.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from pdic.inventory import Host, Inventory
 from pdic.mail import hostsync
-from pdic.mail.model import SYNC_COMMAND, inventory_rows, select_hosts
+from pdic.mail.model import SYNC_COMMAND, Connect, inventory_rows, run_on, select_hosts
 
-Connect = Callable[[Host], Any]
 NOT_DEPLOYED = "pdic-mail-sync: not installed"
 
 
@@ -37,18 +35,15 @@ class HostDiff:
 
 def read_current(host: Host, connect: Connect) -> tuple[dict[str, hostsync.Mailbox], str]:
     """The host's mailboxes (none where the role never ran) or an error."""
+    output, error = run_on(
+        host,
+        connect,
+        f"if [ -x {SYNC_COMMAND} ]; then {SYNC_COMMAND} list; else echo '{NOT_DEPLOYED}'; fi",
+    )
+    if error or output.strip() == NOT_DEPLOYED:
+        return {}, error
     try:
-        result = connect(host).run(
-            f"if [ -x {SYNC_COMMAND} ]; then {SYNC_COMMAND} list; else echo '{NOT_DEPLOYED}'; fi"
-        )
-    except Exception as exc:  # any connection failure is reported per host
-        return {}, f"{type(exc).__name__}: {exc}".strip()
-    if result.rc != 0:
-        return {}, (result.stderr or result.stdout).strip()[:300] or f"exit code {result.rc}"
-    if result.stdout.strip() == NOT_DEPLOYED:
-        return {}, ""
-    try:
-        return hostsync.parse_list(result.stdout), ""
+        return hostsync.parse_list(output), ""
     except hostsync.SyncError as exc:
         return {}, str(exc)
 

@@ -11,7 +11,7 @@ It reads already checked inventory data (``pdic inventory check``); it does not 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pdic.errors import PdicError
@@ -22,6 +22,7 @@ SYNC_COMMAND = "/usr/local/sbin/pdic-mail-sync"
 DEFAULT_DKIM_DIR = "/etc/dkimkeys"
 
 Row = list[str]  # address, quota, state
+Connect = Callable[[Host], Any]  # a host -> something with .run(command) (testinfra's host)
 
 
 class MailError(PdicError):
@@ -132,3 +133,16 @@ def inventory_rows(inventory: Inventory, host: str) -> list[Row]:
 
 def names(rows: Iterable[Sequence[str]]) -> list[str]:
     return [row[0] for row in rows]
+
+
+def run_on(host: Host, connect: Connect, command: str) -> tuple[str, str]:
+    """``command``'s output on ``host`` and ``""``, or ``""`` and why it failed: a connection
+    failure or a non-zero exit is reported, never raised, so the other hosts are still read."""
+    try:
+        result = connect(host).run(command)
+    except Exception as exc:  # any connection failure is reported per host
+        return "", f"{type(exc).__name__}: {exc}".strip()
+    if result.rc != 0:
+        detail = (result.stderr or result.stdout).strip()[:300]
+        return "", detail or f"exit code {result.rc}"
+    return str(result.stdout), ""

@@ -8,17 +8,14 @@ command and the ``pdic_mail_queue_*`` metrics count alike. It never changes a qu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from pdic.exporter.mail import QUEUES, parse_postqueue
 from pdic.exporter.sources import ExporterError
 from pdic.inventory import Host, Inventory
-from pdic.mail.model import select_hosts
-
-Connect = Callable[[Host], Any]
+from pdic.mail.model import Connect, run_on, select_hosts
 
 
 @dataclass(frozen=True)
@@ -49,14 +46,8 @@ def summarise(host: str, output: str, now: float) -> QueueStatus:
 
 
 def read_queue(host: Host, connect: Connect, now: float) -> QueueStatus:
-    try:
-        result = connect(host).run("postqueue -j")
-    except Exception as exc:  # any connection failure is reported per host
-        return QueueStatus(host.name, error=f"{type(exc).__name__}: {exc}".strip())
-    if result.rc != 0:
-        detail = (result.stderr or result.stdout).strip()[:300]
-        return QueueStatus(host.name, error=detail or f"exit code {result.rc}")
-    return summarise(host.name, result.stdout, now)
+    output, error = run_on(host, connect, "postqueue -j")
+    return QueueStatus(host.name, error=error) if error else summarise(host.name, output, now)
 
 
 def collect(

@@ -18,10 +18,9 @@ import base64
 import binascii
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
@@ -29,11 +28,13 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pdic.inventory import Host, Inventory
 from pdic.mail.model import (
     DEFAULT_DKIM_DIR,
+    Connect,
     MailError,
     default_host,
     domain_hosts,
     fqdn,
     mail_hosts,
+    run_on,
 )
 
 SPF = "v=spf1 mx -all"
@@ -41,8 +42,6 @@ DMARC = "v=DMARC1; p=quarantine"
 MX_PREFERENCE = 10
 TXT_CHUNK = 255
 DIR_RE = re.compile(r"/[A-Za-z0-9._/-]*")
-
-Connect = Callable[[Host], Any]
 
 
 @dataclass(frozen=True)
@@ -168,16 +167,9 @@ def format_zone(
 
 def read_keys(host: Host, connect: Connect) -> HostKeys:
     """Ask one host for its DKIM public keys; a failure is recorded, never raised."""
-    try:
-        script = key_script(str(host.get("mail_dkim_dir") or DEFAULT_DKIM_DIR))
-        result = connect(host).run(script)
-    except MailError:
-        raise
-    except Exception as exc:  # any connection failure is reported per host
-        return HostKeys(host.name, error=f"{type(exc).__name__}: {exc}".strip())
-    if result.rc != 0:
-        return HostKeys(host.name, error=(result.stderr or result.stdout).strip()[:300])
-    return parse_keys(host.name, result.stdout)
+    script = key_script(str(host.get("mail_dkim_dir") or DEFAULT_DKIM_DIR))
+    output, error = run_on(host, connect, script)
+    return HostKeys(host.name, error=error) if error else parse_keys(host.name, output)
 
 
 def dns_records(inventory: Inventory, connect: Connect, domain: str | None = None) -> Records:

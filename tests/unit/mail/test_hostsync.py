@@ -126,17 +126,24 @@ def host(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def sync(host: Path, *args: str, data: Any = None) -> dict[str, Any]:
+def run(
+    host: Path, *args: str, data: Any = None, stdin: str = "", config: str = "sync.json"
+) -> subprocess.CompletedProcess[str]:
     """pdic-mail-sync as the role runs it: Debian's python3 if there, else this one."""
     python = "/usr/bin/python3" if Path("/usr/bin/python3").is_file() else sys.executable
-    proc = subprocess.run(
-        [python, "-I", str(SCRIPT), "--config", str(host / "sync.json"), *args],
-        input=json.dumps(data) if data is not None else "",
+    return subprocess.run(
+        [python, "-I", str(SCRIPT), "--config", str(host / config), *args],
+        input=json.dumps(data) if data is not None else stdin,
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def sync(host: Path, *args: str, data: Any = None) -> dict[str, Any]:
+    """What a successful run printed (JSON; ``list``'s text as ``{"list": ...}``)."""
+    proc = run(host, *args, data=data)
     assert proc.returncode == 0, proc.stderr
     if args[0] == "list":
         return {"list": proc.stdout}
@@ -197,13 +204,7 @@ def test_disabled_mailboxes_are_denied_and_derived_files_repaired(host: Path) ->
 
 
 def test_a_new_mailbox_without_a_hash_is_refused(host: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--config", str(host / "sync.json"), "apply"],
-        input=json.dumps({"mailboxes": boxes(2), "hashes": {}}),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run(host, "apply", data={"mailboxes": boxes(2), "hashes": {}})
     assert proc.returncode == 2
     assert proc.stderr.startswith("pdic-mail-sync: no password hash for new mailbox(es): ")
     assert not (host / "etc/dovecot/pdic/users").exists()
@@ -222,20 +223,7 @@ def test_ten_changes_among_6000_touch_exactly_those_ten(host: Path) -> None:
     users = host / "etc/dovecot/pdic/users"
     # A user changed their password on the host: the next sync keeps it.
     changed_hash = "{SHA512-CRYPT}$6$changed0$" + "y" * 86
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--config",
-            str(host / "sync.json"),
-            "set-hash",
-            wanted[5][0],
-        ],
-        input=changed_hash,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run(host, "set-hash", wanted[5][0], stdin=changed_hash)
     assert proc.returncode == 0, proc.stderr
     (host / "vmail/so1.example.gov.vn/user0001/Maildir/new/1.msg").write_text("kept\n")
     before = users.read_text().splitlines()
@@ -308,12 +296,7 @@ def test_postmap_rebuilds_only_stale_maps(host: Path) -> None:
 
 def test_unknown_configuration_keys_are_refused(host: Path) -> None:
     (host / "bad.json").write_text(json.dumps({"users_fil": "/x"}))
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--config", str(host / "bad.json"), "list"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run(host, "list", config="bad.json")
     assert proc.returncode == 2 and "unknown key(s) users_fil" in proc.stderr
 
 
