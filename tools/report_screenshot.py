@@ -1,7 +1,7 @@
 """Render an audit HTML report (`pdic audit -f html`) into a PNG with headless Chromium.
 
-Uses Debian's ``chromium`` package (`apt-get install --no-install-recommends chromium`), which
-is not part of pdic's CI: the screenshot is for people (README, issue reports), not a test.
+Uses Debian's ``chromium`` package (scripts/setup installs it). tests/lab/test_50_audit.py
+opens the lab's report with it; the screenshot in docs/ was made with this tool.
 The page is self-contained, so nothing is fetched; Chromium runs headless with its own
 throwaway profile and, as root, without its sandbox.
 
@@ -46,24 +46,44 @@ def page_for(report: Path, lang: str, workdir: Path) -> Path:
     return copy
 
 
+def _headless(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [
+        browser(),
+        "--headless",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",  # let the page's script pick the language
+        *args,
+        page.as_uri(),
+    ]
+    if os.geteuid() == 0:
+        argv.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
+
+def rendered_dom(report: Path, lang: str = "vi") -> str:
+    """The report's DOM after the browser ran its script (``--dump-dom``)."""
+    with tempfile.TemporaryDirectory(prefix="pdic-shot-") as tmp:
+        page = page_for(report.resolve(), lang, Path(tmp))
+        proc = _headless(page, Path(tmp) / "profile", "--dump-dom")
+    if proc.returncode != 0 or "<html" not in proc.stdout:
+        sys.exit(
+            f"report_screenshot: chromium failed (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
+    return proc.stdout
+
+
 def screenshot(report: Path, out: Path, width: int, height: int, lang: str = "vi") -> None:
     with tempfile.TemporaryDirectory(prefix="pdic-shot-") as tmp:
         page = page_for(report.resolve(), lang, Path(tmp))
-        argv = [
-            browser(),
-            "--headless",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-            f"--user-data-dir={tmp}/profile",
+        proc = _headless(
+            page,
+            Path(tmp) / "profile",
             f"--window-size={width},{height}",
-            "--virtual-time-budget=5000",  # let the page's script pick the language
             f"--screenshot={out.resolve()}",
-            page.as_uri(),
-        ]
-        if os.geteuid() == 0:
-            argv.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        )
     if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
         sys.exit(
             f"report_screenshot: chromium failed (rc={proc.returncode}):\n{proc.stderr[-2000:]}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -28,12 +29,18 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pdic.errors import LabError
 from pdic.inventory import Host, Inventory, load_inventory
+
+# One lab per machine: whoever changes it (lab up/down/destroy, a lab test session) holds this
+# lock, so that two checkouts or two operators cannot rebuild it under each other. A holder's
+# own child processes pass through (PDIC_LAB_LOCK_HOLDER is the holder's pid).
+LAB_LOCK = Path("/run/pdic-lab.lock")
+HOLDER_ENV = "PDIC_LAB_LOCK_HOLDER"
 
 SUITE = "bookworm"
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "sudo")
@@ -688,6 +695,61 @@ def stop_host(paths: LabPaths, name: str, timeout: float = 30) -> bool:
 # the lab as a whole
 
 
+def _lock_holder(text: str) -> str:
+    try:
+        info = json.loads(text)
+        return f"pid {info['pid']} in {info['cwd']} ({info['purpose']}, since {info['since']})"
+    except (ValueError, KeyError, TypeError):
+        return "another process (no details)"
+
+
+@contextlib.contextmanager
+def lab_lock(purpose: str, lock: Path | None = None) -> Iterator[None]:
+    """Hold the machine's lab lock for ``purpose``; LabError naming the holder if it is taken.
+
+    A process whose ancestor holds the lock (``PDIC_LAB_LOCK_HOLDER``, checked against the
+    lock file) goes on without taking it again.
+    """
+    lock = lock or LAB_LOCK
+    holder = os.environ.get(HOLDER_ENV)
+    if holder and lock.exists():
+        with contextlib.suppress(ValueError, KeyError, TypeError, OSError):
+            if str(json.loads(lock.read_text())["pid"]) == holder:
+                yield
+                return
+    with open(lock, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise LabError(
+                f"the lab is in use by {_lock_holder(handle.read())}: one lab per machine; "
+                f"wait for it to finish ({lock})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        info = {
+            "pid": os.getpid(),
+            "cwd": os.getcwd(),
+            "purpose": purpose,
+            "since": time.strftime("%H:%M:%S"),
+        }
+        handle.write(json.dumps(info))
+        handle.flush()
+        previous = os.environ.get(HOLDER_ENV)
+        os.environ[HOLDER_ENV] = str(os.getpid())
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(HOLDER_ENV, None)
+            else:
+                os.environ[HOLDER_ENV] = previous
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+
+
 @dataclass
 class Lab:
     """The lab of one inventory."""
@@ -726,6 +788,10 @@ class Lab:
     ) -> list[str]:
         """Bring the lab up (idempotent); returns the names of hosts started now."""
         require_root_and_tools()
+        with lab_lock("pdic lab up"):
+            return self._up(limit, log, timeout)
+
+    def _up(self, limit: str | None, log: Callable[[str], None], timeout: float) -> list[str]:
         hosts = self.hosts(limit)
         ensure_key(self.paths)
         ensure_vault_password(self.paths)
@@ -756,6 +822,10 @@ class Lab:
     def down(self, limit: str | None = None) -> list[str]:
         """Power off hosts cleanly; the proxy and bridge go when the whole lab is down."""
         require_root_and_tools(("ip",))
+        with lab_lock("pdic lab down"):
+            return self._down(limit)
+
+    def _down(self, limit: str | None) -> list[str]:
         stopped = [h.name for h in self.hosts(limit) if stop_host(self.paths, h.name)]
         if limit is None:
             stop_proxy(self.paths)
@@ -770,7 +840,12 @@ class Lab:
         password lives in the lab's state: without that password nobody could read it again,
         and the next deploy makes new secrets for the new hosts.
         """
-        self.down()
+        require_root_and_tools(("ip",))
+        with lab_lock("pdic lab destroy"):
+            self._destroy()
+
+    def _destroy(self) -> None:
+        self._down(None)
         password = self.inventory.vars.get("pdic_vault_password_file")
         if password and Path(str(password)).is_relative_to(self.paths.state):
             from pdic.secrets import VAULT_FILE

@@ -20,8 +20,9 @@ import pytest
 import testinfra
 
 from pdic.connect import testinfra_host
+from pdic.errors import LabError
 from pdic.inventory import Inventory, load_inventory
-from pdic.lab import LabPaths
+from pdic.lab import LabPaths, lab_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventory" / "lab"
@@ -81,15 +82,26 @@ def lab(inventory: Inventory) -> Iterator[Run]:
     PDIC_LAB_REUSE=1 (for working on one test file, never in CI) keeps the running lab as it
     is and leaves it running: bootstrap and deploy still run, on converged hosts.
     """
-    reuse = os.environ.get("PDIC_LAB_REUSE") == "1" and not os.environ.get("CI")
-    if not reuse:
-        pdic("lab", "destroy", "--yes")
-        shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no facts from older hosts
-    up = pdic("lab", "up", timeout=900)
-    assert up.returncode == 0, up
-    yield up
-    if not reuse:
-        pdic("lab", "down")
+    reuse = os.environ.get("PDIC_LAB_REUSE") in ("1", "deployed") and not os.environ.get("CI")
+    # The whole session holds the machine's lab lock: another checkout's lab tests or
+    # `pdic lab destroy` are refused with this session named, instead of rebuilding the lab
+    # under it. The pdic commands run below are its children and pass through.
+    try:
+        held = lab_lock("lab tests (pytest)")
+        held.__enter__()
+    except LabError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        if not reuse:
+            pdic("lab", "destroy", "--yes")
+            shutil.rmtree(ROOT / ".ansible" / "facts", ignore_errors=True)  # no stale facts
+        up = pdic("lab", "up", timeout=900)
+        assert up.returncode == 0, up
+        yield up
+        if not reuse:
+            pdic("lab", "down")
+    finally:
+        held.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +113,10 @@ def bootstrapped(lab: Run) -> Run:
 
 @pytest.fixture(scope="session")
 def deployed(bootstrapped: Run) -> Run:
+    # PDIC_LAB_REUSE=deployed (working on one test file, never in CI): the running lab is
+    # taken as converged: no deploy runs (bootstrap still does, it is quick).
+    if os.environ.get("PDIC_LAB_REUSE") == "deployed" and not os.environ.get("CI"):
+        return Run(["pdic", "deploy"], 0, "(reused)", "")
     run = pdic("deploy")
     assert run.returncode == 0, run
     return run

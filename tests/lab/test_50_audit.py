@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -77,3 +79,26 @@ def test_breaking_one_thing_by_hand_fails_exactly_that_control_on_that_host(
         host.check_output("systemctl reload ssh")
     assert after - before == {("PDIC-SSH-002", "hcc-1")}, after - before
     assert before - after == set(), before - after
+
+
+def test_the_html_report_opens_in_a_headless_browser_and_shows_the_matrix(
+    redeployed: Run, inventory: Inventory, tmp_path: Path
+) -> None:
+    # The auditors' view: Chromium runs the page's script (one language shown at a time) and
+    # the control x host matrix holds a cell for every host, with the lab's waivers shown.
+    sys.path.insert(0, str(ROOT / "tools"))
+    import report_screenshot
+
+    waivers = str(ROOT / "compliance" / "waivers.lab.yml")
+    run = pdic("audit", "-f", "html", "-o", str(tmp_path), "-w", waivers)
+    assert run.returncode in (0, 1), run
+    dom = report_screenshot.rendered_dom(tmp_path / "audit.html", "en")
+    sections = re.findall(r'<section class="report"[^>]*>', dom)
+    assert len(sections) == 2 and sum("hidden" in s for s in sections) == 1, sections
+    assert re.search(r'<section class="report" lang="en"(?![^>]*hidden)', dom), sections
+    for host in inventory.hosts:
+        assert f'data-host="{host}" data-outcome="pass"' in dom, host
+    assert 'data-control="PDIC-SSH-001"' in dom and 'data-outcome="waived"' in dom
+    png = tmp_path / "audit.png"
+    report_screenshot.screenshot(tmp_path / "audit.html", png, 1400, 1200, "en")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -669,7 +669,9 @@ def test_destroy_drops_the_vault_file_only_when_its_password_dies_with_the_lab(
     the_lab = _lab(
         write_inventory, tmp_path, {"h1": "10.9.0.2"}, pdic_vault_password_file=str(password)
     )
-    monkeypatch.setattr(Lab, "down", lambda self, limit=None: [])
+    monkeypatch.setattr(Lab, "_down", lambda self, limit=None: [])
+    monkeypatch.setattr(lab, "require_root_and_tools", lambda tools=(): None)
+    monkeypatch.setattr(lab, "LAB_LOCK", tmp_path / "lab.lock")
     vault = the_lab.inventory.path / "group_vars" / "all" / "vault.yml"
     vault.parent.mkdir(parents=True)
     vault.write_text("$ANSIBLE_VAULT;1.1;AES256\n00\n")
@@ -677,3 +679,31 @@ def test_destroy_drops_the_vault_file_only_when_its_password_dies_with_the_lab(
     the_lab.destroy()
     assert vault.exists() is not in_state
     assert not the_lab.paths.state.exists()
+
+
+def test_one_lab_per_machine_the_second_holder_is_told_who_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = tmp_path / "lab.lock"
+    monkeypatch.delenv(lab.HOLDER_ENV, raising=False)
+    with lab.lab_lock("pdic lab up", lock):
+        assert os.environ[lab.HOLDER_ENV] == str(os.getpid())
+        # A child of the holder (the lab tests' pdic subprocesses) passes through.
+        with lab.lab_lock("pdic lab destroy", lock):
+            pass
+        # Anyone else is refused, with the holder named. A second open file description in
+        # this process stands in for another process: flock locks belong to the description.
+        monkeypatch.delenv(lab.HOLDER_ENV)
+        held = r"the lab is in use by pid \d+ in .* \(pdic lab up, since"
+        with pytest.raises(LabError, match=held), lab.lab_lock("pdic lab destroy", lock):
+            pytest.fail("took a lock that is held")
+        monkeypatch.setenv(lab.HOLDER_ENV, "1")  # someone else's pid: not the holder
+        with (
+            pytest.raises(LabError, match="the lab is in use"),
+            lab.lab_lock("pdic lab down", lock),
+        ):
+            pass
+    monkeypatch.delenv(lab.HOLDER_ENV, raising=False)
+    with lab.lab_lock("pdic lab down", lock):  # released: free again
+        pass
+    assert lab.HOLDER_ENV not in os.environ

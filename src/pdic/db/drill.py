@@ -57,7 +57,14 @@ PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
 # Every ordinary or partitioned table outside the system schemas, with a query giving its row
 # count and an order-independent checksum of its rows (md5 of the sorted md5s of each row's
 # text form); psql's \gexec runs each generated query.
-CHECKSUM_SQL = r"""SELECT format(
+# Rows are compared as text: every setting that changes how a value prints is fixed first
+# (the scratch instance runs in GMT, the database hosts in the centre's time zone).
+CHECKSUM_SQL = r"""SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+SET extra_float_digits = 1;
+SET bytea_output = 'hex';
+SELECT format(
   'SELECT %L, count(*), '
   'coalesce(md5(string_agg(md5(t::text), '''' ORDER BY md5(t::text))), '''') FROM %I.%I t',
   n.nspname || '.' || c.relname, n.nspname, c.relname)
@@ -213,15 +220,41 @@ def restore_argv(
     return argv
 
 
-def scratch_settings(data_dir: str) -> str:
-    """postgresql.conf of the scratch instance (the backup has Debian's in /etc, not here)."""
+# pg_controldata's names of the settings a recovering server must have at least as high as
+# the primary had (else: "recovery aborted because of insufficient parameter settings").
+_CONTROL_SETTINGS = {
+    "max_connections setting": "max_connections",
+    "max_worker_processes setting": "max_worker_processes",
+    "max_wal_senders setting": "max_wal_senders",
+    "max_prepared_xacts setting": "max_prepared_transactions",
+    "max_locks_per_xact setting": "max_locks_per_transaction",
+}
+
+
+def primary_settings(controldata: str) -> dict[str, int]:
+    """The primary's values of the settings recovery needs, from ``pg_controldata``."""
+    out = {}
+    for line in controldata.splitlines():
+        label, _, value = line.partition(":")
+        name = _CONTROL_SETTINGS.get(label.strip())
+        if name and value.strip().isdigit():
+            out[name] = int(value.strip())
+    return out
+
+
+def scratch_settings(data_dir: str, primary: dict[str, int] | None = None) -> str:
+    """postgresql.conf of the scratch instance (the backup has Debian's in /etc, not here),
+    with the primary's values where recovery needs them at least as high."""
+    settings = {"max_connections": 20, "max_wal_senders": 10}
+    settings.update(primary or {})
     return (
         f"port = {SCRATCH_PORT}\nlisten_addresses = ''\n"
         f"unix_socket_directories = '{data_dir}'\nhba_file = '{data_dir}/pg_hba.conf'\n"
         f"ident_file = '{data_dir}/pg_ident.conf'\nssl = off\narchive_mode = off\n"
-        "shared_buffers = 128MB\nmax_connections = 20\nhot_standby = on\n"
-        "max_wal_senders = 10\nmax_replication_slots = 10\nlogging_collector = off\n"
-        "include_if_exists = 'postgresql.auto.conf'\n"
+        "shared_buffers = 128MB\nhot_standby = on\nmax_replication_slots = 10\n"
+        "logging_collector = off\n"
+        + "".join(f"{name} = {value}\n" for name, value in sorted(settings.items()))
+        + "include_if_exists = 'postgresql.auto.conf'\n"
     )
 
 
@@ -318,6 +351,14 @@ def run_drill(
         )
     else:
         result.reference = "recovery target reached; no transaction replayed after it"
+    if target_at is not None:
+        # The WAL up to now is archived before restoring: the target must be in the repository.
+        ctx.step(f"{topo.repository.name}: pgbackrest check (WAL up to now archived)")
+        run(
+            repo,
+            f"runuser -u postgres -- pgbackrest --stanza={shlex.quote(stanza)} check",
+            what=f"{topo.repository.name}: pgbackrest check",
+        )
 
     try:
         ctx.step(f"{topo.repository.name}: scratch instance in {data_dir}, port {SCRATCH_PORT}")
@@ -340,23 +381,30 @@ def run_drill(
             "runuser -u postgres -- " + " ".join(shlex.quote(a) for a in argv),
             what="pgbackrest restore",
         )
+        primary = primary_settings(
+            run(repo, f"{PG_BIN}/pg_controldata -D %s", data_dir, what="pg_controldata")
+        )
         run(
             repo,
             "runuser -u postgres -- sh -c %s",
-            f"umask 077; printf %s {shlex.quote(scratch_settings(data_dir))} "
+            f"umask 077; printf %s {shlex.quote(scratch_settings(data_dir, primary))} "
             f"> {data_dir}/postgresql.conf; "
             f"echo 'local all postgres peer' > {data_dir}/pg_hba.conf; "
             f": > {data_dir}/pg_ident.conf",
             what="scratch configuration",
         )
         ctx.step(f"{topo.repository.name}: scratch instance started (pg_ctl), recovering")
-        run(
-            repo,
+        started_scratch = repo.run(
             f"runuser -u postgres -- {PG_BIN}/pg_ctl -D %s -l %s -w -t 3600 start",
             data_dir,
             f"{data_dir}.log",
-            what="pg_ctl start",
         )
+        if started_scratch.rc != 0:  # pg_ctl says "examine the log output": the log says why
+            tail = repo.run("tail -n 12 -- %s", f"{data_dir}.log").stdout.strip().splitlines()
+            raise DbError(
+                "the scratch instance did not start: "
+                + (" | ".join(tail) or started_scratch.stderr.strip() or "no log")
+            )
         for _ in range(3600):
             rows = sql(
                 repo,

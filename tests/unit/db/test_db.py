@@ -314,3 +314,20 @@ def test_promote_steps() -> None:
     assert result.fenced and result.app_hosts == ["portal-1", "eoffice-1", "hcc-1"]
     assert "db-2.lab.pdic.internal" in apps["eoffice-1"].commands[0]
     assert result.steps[-1].startswith("now edit ")
+
+
+def test_scratch_instance_takes_the_primarys_limits_from_the_backup() -> None:
+    """Recovery aborts when max_connections & co. are lower than the primary's (seen in the
+    lab: 20 against 200); pg_controldata of the restored directory gives the primary's."""
+    recorded = (ROOT / "tests" / "unit" / "fixtures" / "db" / "pg_controldata.db-1.txt").read_text()
+    primary = drill.primary_settings(recorded)
+    assert primary == {
+        "max_connections": 200,
+        "max_worker_processes": 8,
+        "max_wal_senders": 10,
+        "max_prepared_transactions": 0,
+        "max_locks_per_transaction": 64,
+    }
+    conf = drill.scratch_settings("/var/tmp/d", primary)
+    assert "max_connections = 200\n" in conf and "max_locks_per_transaction = 64\n" in conf
+    assert conf.count("max_connections") == 1
