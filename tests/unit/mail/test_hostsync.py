@@ -17,6 +17,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,9 @@ def _me() -> tuple[str, str]:
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Path:
-    """A scratch mail host: its configuration file, tools and directories under tmp_path."""
+def host(tmp_path: Path) -> Iterator[Path]:
+    """A scratch mail host: its configuration file, tools and directories under tmp_path
+    (the thousands of Maildirs are removed afterwards, not kept with pytest's temporaries)."""
     user, group = _me()
     tools = tmp_path / "bin"
     tools.mkdir()
@@ -123,7 +125,9 @@ def host(tmp_path: Path) -> Path:
     }
     (tmp_path / "vmail").mkdir()
     (tmp_path / "sync.json").write_text(json.dumps(config))
-    return tmp_path
+    yield tmp_path
+    for tree in ("vmail", "vmail-archive"):
+        shutil.rmtree(tmp_path / tree, ignore_errors=True)
 
 
 def run(
