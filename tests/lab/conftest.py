@@ -8,6 +8,7 @@ it they are skipped, except under CI, where a skipped lab would hide a broken fo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -139,3 +140,21 @@ def connect(inventory: Inventory, deployed: Run):  # type: ignore[no-untyped-def
         return cache[name, sudo]
 
     return get
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _open_files_per_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Reports a module after which this process holds many more open files than before: a
+    leak here once ended a whole lab session with "Too many open files"."""
+    before = len(os.listdir("/proc/self/fd"))
+    yield
+    after = len(os.listdir("/proc/self/fd"))
+    if after - before > 50:
+        kinds: dict[str, int] = {}
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                kind = os.readlink(f"/proc/self/fd/{fd}").split(":")[0].split("/")[1:3]
+                kinds["/".join(kind)] = kinds.get("/".join(kind), 0) + 1
+        print(
+            f"\n{request.module.__name__}: open files {before} -> {after} {kinds}", file=sys.stderr
+        )

@@ -137,15 +137,21 @@ def _extensions_problem(cert: Any, entry: dict[str, Any]) -> str | None:
     return None
 
 
-def _certificate_problem(entry: dict[str, Any], key: Any, now: datetime.datetime) -> str | None:
-    path = entry["crt"]
+def _public_file(path: str, missing: str) -> tuple[str | None, bytes]:
+    """(problem, content) of a certificate file the role writes root:root 0644."""
     if not os.path.isfile(path):
-        return "no certificate"
+        return missing, b""
     problem = _owner_problem(path, "root", "root", "0644")
     if problem:
-        return problem
+        return problem, b""
     with open(path, "rb") as handle:
-        pem = handle.read()
+        return None, handle.read()
+
+
+def _certificate_problem(entry: dict[str, Any], key: Any, now: datetime.datetime) -> str | None:
+    problem, pem = _public_file(entry["crt"], "no certificate")
+    if problem:
+        return problem
     cert = x509.load_pem_x509_certificate(pem)
     if _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
         return "certificate is not for the key"
@@ -170,15 +176,11 @@ def _certificate_problem(entry: dict[str, Any], key: Any, now: datetime.datetime
         return "revoked"
     if entry["known"] is not None and cert.serial_number not in set(entry["known"]):
         return "not in the CA's database"
-    chain = entry["fullchain"]
-    if not os.path.isfile(chain):
-        return "no full chain"
-    problem = _owner_problem(chain, "root", "root", "0644")
+    problem, chain = _public_file(entry["fullchain"], "no full chain")
     if problem:
         return problem
-    with open(chain, "rb") as handle:
-        if handle.read() != pem + entry["issuer_pem"].encode():
-            return "full chain differs"
+    if chain != pem + entry["issuer_pem"].encode():
+        return "full chain differs"
     return None
 
 
