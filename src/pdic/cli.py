@@ -41,10 +41,14 @@ db_app = typer.Typer(help="The databases: status, restore drills, promotion.", n
 app_app = typer.Typer(
     help="The applications: reference builds, rolling upgrades, rollback.", no_args_is_help=True
 )
+mail_app = typer.Typer(
+    help="The mail hosts: DNS records, mailbox changes, queues.", no_args_is_help=True
+)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(db_app, name="db")
 app.add_typer(app_app, name="app")
+app.add_typer(mail_app, name="mail")
 app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
@@ -277,6 +281,76 @@ def app_rollback(
 ) -> None:
     """Each host of an application back to its previous release (see ROLLBACK_HELP)."""
     _app_on_hosts(inventory, name, None, serial, timeout)
+
+
+@mail_app.command("dns-records")
+def mail_dns_records(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    domain: Annotated[
+        str | None, typer.Option("--domain", "-d", help="One mail domain (default: all).")
+    ] = None,
+) -> None:
+    """MX, SPF, DKIM and DMARC of each mail domain in zone-file format, DKIM from the hosts."""
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail.records import dns_records
+
+    result = dns_records(load_valid_inventory(inventory), testinfra_host, domain)
+    typer.echo(result.text, nl=False)
+    for host, why in sorted(result.errors.items()):
+        typer.echo(f"pdic: error: {host}: could not read its DKIM keys: {why}", err=True)
+    for name in result.missing:
+        typer.echo(f"pdic: warning: {name}: no DKIM key on its mail host yet", err=True)
+    if result.errors or result.missing:
+        raise typer.Exit(1)
+
+
+@mail_app.command("diff")
+def mail_diff(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The changes as JSON.")] = False,
+) -> None:
+    """What a deploy would change in each mail host's mailboxes (read from the hosts)."""
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail import diff
+
+    diffs = diff.collect(load_valid_inventory(inventory), limit, testinfra_host)
+    typer.echo((diff.format_json if as_json else diff.format_text)(diffs), nl=False)
+    if any(d.error for d in diffs):
+        raise typer.Exit(1)
+
+
+@mail_app.command("queue")
+def mail_queue(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The queues as JSON.")] = False,
+) -> None:
+    """Messages in each mail host's Postfix queues and the age of the oldest (postqueue -j)."""
+    import time
+
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail import queue
+
+    statuses = queue.collect(load_valid_inventory(inventory), limit, testinfra_host, time.time())
+    typer.echo((queue.format_json if as_json else queue.format_table)(statuses), nl=False)
+    if any(s.error for s in statuses):
+        raise typer.Exit(1)
+
+
+@mail_app.command("initial-password")
+def mail_initial_password(
+    address: Annotated[str, typer.Argument(help="A mailbox of the inventory.")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+) -> None:
+    """The mailbox's initial password (derived from the vault's seed), to hand to its user."""
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail.passwords import inventory_initial_password
+
+    typer.echo(inventory_initial_password(load_valid_inventory(inventory), address))
 
 
 @app.command("audit")

@@ -68,7 +68,8 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     names (A-Z, 0-9, _; not PDIC_APP_* or the few the unit sets) to texts or numbers; secrets: a
     mapping of environment variable names to secrets declared in pdic_secrets; backup: keep (a
     whole number >= 1, default 7) and on_calendar (a systemd calendar event, default daily).
-  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies.
+  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies;
+    host: the host of group ``mail`` that keeps the domain's mailboxes (default: the first).
   ``mail_mailboxes``:
     address (required): ``local@domain``, lowercase, unique, its domain in mail_domains;
     name (required): display name; agency (required): id in pdic_agencies;
@@ -1138,11 +1139,12 @@ class _Checker:
 
     def check_mail(self) -> None:
         key = "mail_domains"
-        items, layer = self.items(key, {"name": True, "agency": True})
+        items, layer = self.items(key, {"name": True, "agency": True, "host": False})
         if layer is not None:
             self.validate(layer, key, items, {"name": dns_name})
             self.mail_domains = self.unique(layer, key, items, "name", "mail domain", fold=True)
             self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+            self.check_mail_hosts(layer, key, items)
         self.check_agency_domains()
 
         key = "mail_mailboxes"
@@ -1160,6 +1162,25 @@ class _Checker:
             self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
             self.check_mail_domains(layer, key, items)
         self.check_aliases()
+
+    def check_mail_hosts(self, layer: Layer, key: str, items: Items) -> None:
+        """A domain's ``host`` is a host of group mail."""
+        mail_hosts = self.inventory.groups.get("mail", ())
+        for i, item in items:
+            host = item.get("host")
+            if host is None or templated(host):
+                continue
+            if not isinstance(host, str) or host not in self.inventory.hosts:
+                self.at(
+                    layer,
+                    (key, i, "host"),
+                    f"unknown host {host!r} (not in {self.source.hosts_file})",
+                )
+            elif host not in mail_hosts:
+                known = ", ".join(mail_hosts) or "none"
+                self.at(
+                    layer, (key, i, "host"), f"{host!r} is not in group mail (mail hosts: {known})"
+                )
 
     def check_agency_domains(self) -> None:
         found = self.var("pdic_agencies")
