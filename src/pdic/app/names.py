@@ -19,6 +19,22 @@ RESERVED_PORTS = {
     9100: "the node exporter",
     9469: "the pdic exporter",
 }
+# Ports the role of another group takes on that group's hosts: an application whose group shares
+# a host with it may not take them there either. The mail role's (its defaults and vars, and
+# Debian's rspamd): the Postfix exporter, Dovecot's OpenMetrics and quota-status listeners,
+# OpenDKIM's milter, rspamd's milter proxy, scanner and controller (all but the first two on the
+# loopback address, which an application server bound to every address would take as well).
+GROUP_PORTS = {
+    "mail": {
+        8891: "OpenDKIM",
+        9154: "the Postfix exporter",
+        9900: "Dovecot's metrics",
+        11332: "rspamd's milter",
+        11333: "rspamd's scanner",
+        11334: "rspamd's controller",
+        12340: "Dovecot's quota-status service",
+    },
+}
 # Environment variables pdic sets itself (the settings file and the unit): the inventory's
 # environment and secrets may not name them.
 ENV_PREFIX = "PDIC_APP_"

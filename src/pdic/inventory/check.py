@@ -59,10 +59,11 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     name (required): slug of at most 24 characters, unique, not also a portal site's name; group
     (required): a group of hosts.yml none of whose hosts is in group portal; hostname
     (required): DNS name, unique, not also a portal site's; port (required): 1024..65535, not
-    9100 or 9469, not taken by another application of the same group; version (required): one of
-    its artifacts' versions; artifacts (required): non-empty list of version (required, unique),
-    source (required: a path on the controller, relative to the project, or an http(s):// URL)
-    and sha256 (required: 64 hexadecimal digits); title: text; database and db_role (together or
+    9100 or 9469, not taken by another application of the same group, nor by the mail services
+    of a host the group shares with group mail; version (required): one of its artifacts'
+    versions; artifacts (required): non-empty list of version (required, unique), source
+    (required: a path on the controller, relative to the project, or an http(s):// URL) and
+    sha256 (required: 64 hexadecimal digits); title: text; database and db_role (together or
     not at all): a database of postgresql_databases and a role of postgresql_roles that lists
     that database and the application's group; environment: a mapping of environment variable
     names (A-Z, 0-9, _; not PDIC_APP_* or the few the unit sets) to texts or numbers; secrets: a
@@ -133,7 +134,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pdic.app.names import ENV_PREFIX, MAX_NAME, RESERVED_ENV, RESERVED_PORTS
+from pdic.app.names import ENV_PREFIX, GROUP_PORTS, MAX_NAME, RESERVED_ENV, RESERVED_PORTS
 from pdic.errors import InventoryError
 from pdic.inventory.loader import NOT_A_POSITION, KeyPath, Layer, Problem, Source, read_inventory
 from pdic.inventory.model import Inventory
@@ -925,6 +926,8 @@ class _Checker:
                     (key, i, "port"),
                     f"{number} is below 1024: the service has no privilege to listen there",
                 )
+            elif taken := self.group_port(group, number):
+                self.at(layer, (key, i, "port"), taken)
             elif group not in (None, ""):
                 if (group, number) in ports:
                     self.at(
@@ -937,6 +940,22 @@ class _Checker:
                     ports[group, number] = i
             self.check_artifacts(layer, (key, i), item)
             self.check_app_settings(layer, (key, i), item)
+
+    def group_port(self, group: Any, number: int) -> str | None:
+        """Which service of another group's role listens on ``number`` on a host that ``group``
+        shares with that group (:data:`pdic.app.names.GROUP_PORTS`), if any."""
+        if not isinstance(group, str) or group not in self.inventory.groups:
+            return None
+        for other, ports in GROUP_PORTS.items():
+            shared = [
+                h for h in self.inventory.groups[group] if h in self.inventory.groups.get(other, ())
+            ]
+            if number in ports and shared:
+                return (
+                    f"{number} is the port of {ports[number]} on {', '.join(shared)} "
+                    f"(group {other})"
+                )
+        return None
 
     def site_names(self) -> dict[str, int]:
         found = self.var("portal_sites")

@@ -9,7 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
+from pdic.app.names import GROUP_PORTS
 from pdic.cli import main
 from pdic.inventory import check_inventory, load_inventory
 
@@ -321,6 +323,34 @@ def test_application_ports_below_1024_and_hosts_shared_with_the_portal(
         "portal_sites (playbooks/web.yml): run applications on other hosts",
         "pdic_applications[0].port: 81 is below 1024: the service has no privilege to listen there",
     ]
+
+
+def test_application_ports_of_the_mail_services_on_a_shared_host(
+    write_inventory: WriteInventory,
+) -> None:
+    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    mail-1:\n")
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 9900"), hosts) == [
+        "pdic_applications[0].port: 9900 is the port of Dovecot's metrics on mail-1 (group mail)",
+    ]
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 11332"), hosts) == [
+        "pdic_applications[0].port: 11332 is the port of rspamd's milter on mail-1 (group mail)",
+    ]
+    # The same ports on hosts without mail are the application's to take.
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 9900")) == []
+
+
+def test_mail_ports_kept_from_applications_are_the_mail_roles() -> None:
+    """GROUP_PORTS["mail"] names the ports roles/mail sets (the rest are rspamd's defaults)."""
+    mail = REPO / "roles" / "mail"
+    defaults = yaml.safe_load((mail / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    role_vars = (mail / "vars" / "main.yml").read_text(encoding="utf-8")
+    ports = GROUP_PORTS["mail"]
+    assert ports[defaults["mail_exporter_port"]] == "the Postfix exporter"
+    assert ports[defaults["mail_dovecot_stats_port"]] == "Dovecot's metrics"
+    assert "inet:127.0.0.1:11332" in role_vars and ports[11332] == "rspamd's milter"
+    assert "inet:127.0.0.1:8891" in role_vars and ports[8891] == "OpenDKIM"
+    assert "_mail_quota_status: inet:127.0.0.1:12340" in role_vars
+    assert ports[12340] == "Dovecot's quota-status service"
 
 
 def test_two_applications_on_different_groups_may_share_a_port(
