@@ -36,6 +36,7 @@ THAIBINH = ROOT / "inventory" / "thaibinh" / "group_vars" / "all"
 LAB = ROOT / "inventory" / "lab" / "group_vars" / "all"
 SEED = 20170101
 DOMAIN = "thaibinh.gov.vn"
+MAIL_HOSTS = {"province": "mail-1", "district": "mail-2"}
 MAILBOXES = 6000
 
 # id, name, mail/web label (None: the province's own domain), has a component portal
@@ -418,10 +419,17 @@ def mail(
     commune_rows: list[tuple[str, str, str, str]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     domains: dict[str, str] = {}
+    tiers: dict[str, str] = {}
     for agency in agency_list:
         if agency["tier"] != "commune" and agency["domain"] not in domains:
             domains[agency["domain"]] = agency["id"]
-    mail_domains = [{"name": name, "agency": owner} for name, owner in domains.items()]
+            tiers[agency["domain"]] = agency["tier"]
+    # The provincial domains on the first mail host, the districts' (and their communes') on
+    # the second.
+    mail_domains = [
+        {"name": name, "agency": owner, "host": MAIL_HOSTS[tiers[name]]}
+        for name, owner in domains.items()
+    ]
 
     boxes: list[dict[str, Any]] = []
     taken: set[str] = set()
@@ -583,7 +591,7 @@ def render() -> dict[Path, str]:
             [
                 f"Mail of the province: {len(mail_domains)} domains, {len(boxes)} mailboxes, "
                 f"{len(aliases)} aliases.",
-                "mail_domains: name, agency.",
+                "mail_domains: name, agency, host (the mail host that keeps its mailboxes).",
                 "mail_mailboxes: address, name, agency, quota (a whole number and K, M, G or T),",
                 "state (active or disabled; default active).",
                 "mail_aliases: address, to (mailboxes, aliases or external addresses), "

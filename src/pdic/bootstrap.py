@@ -104,11 +104,15 @@ def ops_public_keys(host: Host) -> list[str]:
     return keys
 
 
-def connection_data(host: Host) -> dict[str, Any]:
-    """pyinfra connection settings for one host, from its Ansible inventory variables."""
+def connection_data(host: Host, user: str | None = None) -> dict[str, Any]:
+    """pyinfra connection settings for one host, from its Ansible inventory variables.
+
+    As ``user``, else the bootstrap account (``pdic_bootstrap_user``, root by default); any
+    account but root gets sudo.
+    """
     data: dict[str, Any] = {
         "ssh_hostname": host.address,
-        "ssh_user": str(host.get("pdic_bootstrap_user", "root")),
+        "ssh_user": user or str(host.get("pdic_bootstrap_user", "root")),
         "ssh_port": int(host.get("ansible_port", 22)),
         "ssh_strict_host_key_checking": "accept-new",
     }
@@ -124,7 +128,8 @@ def connection_data(host: Host) -> dict[str, Any]:
     return data
 
 
-def _set_nodelay(state: State) -> None:
+def set_nodelay(state: State) -> None:
+    """TCP_NODELAY on every active host's SSH socket (see the module docstring)."""
     for phost in state.activated_hosts:
         client = getattr(phost.connector, "client", None)
         transport = client.get_transport() if client is not None else None
@@ -266,7 +271,7 @@ def bootstrap(
     state = State(pinv, config)
     with contextlib.suppress(PyinfraError):  # every host unreachable: reported below
         connect_all(state)
-    _set_nodelay(state)
+    set_nodelay(state)
     reachable = {h.name for h in state.active_hosts}
     results = {name: HostResult(name, unreachable=name not in reachable) for name in hosts}
     if reachable:

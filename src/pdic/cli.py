@@ -38,9 +38,17 @@ secrets_app = typer.Typer(
     help="The inventory's generated secrets (Ansible Vault).", no_args_is_help=True
 )
 db_app = typer.Typer(help="The databases: status, restore drills, promotion.", no_args_is_help=True)
+app_app = typer.Typer(
+    help="The applications: reference builds, rolling upgrades, rollback.", no_args_is_help=True
+)
+mail_app = typer.Typer(
+    help="The mail hosts: DNS records, mailbox changes, queues.", no_args_is_help=True
+)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(db_app, name="db")
+app.add_typer(app_app, name="app")
+app.add_typer(mail_app, name="mail")
 app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
@@ -167,6 +175,182 @@ def db_promote(
         for name, why in sorted(result.failed_hosts.items()):
             typer.echo(f"pdic: error: {name}: {why}", err=True)
         raise typer.Exit(1)
+
+
+@app_app.command("build")
+def app_build(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory of the archives (default: apps/dist)."),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="The reference application (default: apps/refapp)."),
+    ] = None,
+) -> None:
+    """Build the reference applications' archives (eoffice, hcc; versions 1, 2, broken 3)."""
+    from pdic.app.build import build_reference
+    from pdic.project import project_root
+
+    root = project_root()
+    for built in build_reference(source or root / "apps" / "refapp", out or root / "apps" / "dist"):
+        typer.echo(f"{built.name}\t{built.version}\t{built.sha256}\t{built.path}")
+
+
+AppNameArg = Annotated[
+    str, typer.Argument(help="The application (a pdic_applications name), e.g. eoffice.")
+]
+SerialOpt = Annotated[
+    int,
+    typer.Option(
+        "--serial", "-s", help="Hosts taken out of nginx and changed at a time (a batch)."
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", help="Seconds each host has to answer /healthz with 200."),
+]
+
+
+def _app_on_hosts(
+    inventory: Path, name: str, version: str | None, serial: int, timeout: float
+) -> None:
+    from pdic.app.transport import run_on_hosts
+    from pdic.app.upgrade import inventory_hint
+    from pdic.inventory import load_valid_inventory
+    from pdic.project import project_root
+
+    app, report = run_on_hosts(
+        load_valid_inventory(inventory),
+        name,
+        version,
+        serial=serial,
+        timeout=timeout,
+        project=project_root(),
+        say=lambda line: typer.echo(f"- {line}"),
+    )
+    for line in report.lines():
+        typer.echo(line)
+    hint = inventory_hint(app, report)
+    if hint:
+        typer.echo(hint)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+UPGRADE_HELP = (
+    "Rolling upgrade, batch by batch: out of nginx, install, switch, /healthz, back in.\n\n"
+    "On each host of the application's group, SERIAL at a time: its server is marked down in "
+    "the application's nginx upstream on every proxy (nginx reloaded), VERSION's artifact is "
+    "installed beside the other releases and made current, the application restarted, and its "
+    "/healthz must answer 200 within TIMEOUT seconds; then it goes back into the upstream.\n\n"
+    "The first host that fails is rolled back to the version it ran, the hosts after it are "
+    "left untouched, a report per host is printed and the exit code is 1. Bad input is exit "
+    "code 2 before any host is reached.\n\n"
+    "The inventory is not changed: set the application's version there afterwards (the "
+    "command says so), or the next `pdic deploy` puts the inventory's version back."
+)
+ROLLBACK_HELP = (
+    "Each host back to the release it ran before, batch by batch, health-checked.\n\n"
+    "Every host of the application's group goes back one step of its release history (kept "
+    "on the host by pdic-app-release), SERIAL at a time, out of nginx while it restarts. A "
+    "host whose /healthz does not answer 200 within TIMEOUT seconds is left out of nginx and "
+    "stops the command (exit code 1); a host with no previous release stops it before any "
+    "change."
+)
+
+
+@app_app.command("upgrade", help=UPGRADE_HELP)
+def app_upgrade(
+    name: AppNameArg,
+    version: Annotated[str, typer.Argument(help="One of its artifacts' versions, e.g. 2.")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    serial: SerialOpt = 1,
+    timeout: TimeoutOpt = 60,
+) -> None:
+    """Rolling upgrade of an application on its hosts (see UPGRADE_HELP)."""
+    _app_on_hosts(inventory, name, version, serial, timeout)
+
+
+@app_app.command("rollback", help=ROLLBACK_HELP)
+def app_rollback(
+    name: AppNameArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    serial: SerialOpt = 1,
+    timeout: TimeoutOpt = 60,
+) -> None:
+    """Each host of an application back to its previous release (see ROLLBACK_HELP)."""
+    _app_on_hosts(inventory, name, None, serial, timeout)
+
+
+@mail_app.command("dns-records")
+def mail_dns_records(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    domain: Annotated[
+        str | None, typer.Option("--domain", "-d", help="One mail domain (default: all).")
+    ] = None,
+) -> None:
+    """MX, SPF, DKIM and DMARC of each mail domain in zone-file format, DKIM from the hosts."""
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail.records import dns_records
+
+    result = dns_records(load_valid_inventory(inventory), testinfra_host, domain)
+    typer.echo(result.text, nl=False)
+    for host, why in sorted(result.errors.items()):
+        typer.echo(f"pdic: error: {host}: could not read its DKIM keys: {why}", err=True)
+    for name in result.missing:
+        typer.echo(f"pdic: warning: {name}: no DKIM key on its mail host yet", err=True)
+    if result.errors or result.missing:
+        raise typer.Exit(1)
+
+
+@mail_app.command("diff")
+def mail_diff(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The changes as JSON.")] = False,
+) -> None:
+    """What a deploy would change in each mail host's mailboxes (read from the hosts)."""
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail import diff
+
+    diffs = diff.collect(load_valid_inventory(inventory), limit, testinfra_host)
+    typer.echo((diff.format_json if as_json else diff.format_text)(diffs), nl=False)
+    if any(d.error for d in diffs):
+        raise typer.Exit(1)
+
+
+@mail_app.command("queue")
+def mail_queue(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The queues as JSON.")] = False,
+) -> None:
+    """Messages in each mail host's Postfix queues and the age of the oldest (postqueue -j)."""
+    import time
+
+    from pdic.connect import testinfra_host
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail import queue
+
+    statuses = queue.collect(load_valid_inventory(inventory), limit, testinfra_host, time.time())
+    typer.echo((queue.format_json if as_json else queue.format_table)(statuses), nl=False)
+    if any(s.error for s in statuses):
+        raise typer.Exit(1)
+
+
+@mail_app.command("initial-password")
+def mail_initial_password(
+    address: Annotated[str, typer.Argument(help="A mailbox of the inventory.")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+) -> None:
+    """The mailbox's initial password (derived from the vault's seed), to hand to its user."""
+    from pdic.inventory import load_valid_inventory
+    from pdic.mail.passwords import inventory_initial_password
+
+    typer.echo(inventory_initial_password(load_valid_inventory(inventory), address))
 
 
 @app.command("audit")

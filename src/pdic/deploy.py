@@ -201,6 +201,10 @@ def deploy(
         from pdic.secrets import ensure_secrets
 
         ensure_secrets(inventory)  # the secrets the roles read from the vault file
+    if inv.vars.get("pdic_applications"):
+        from pdic.app.build import ensure_reference_builds
+
+        ensure_reference_builds(inv.vars["pdic_applications"], project_root())
     if not (root / playbook).is_file():
         raise DeployError(f"{playbook}: no such playbook in {root}")
     with tempfile.TemporaryDirectory(prefix="pdic-deploy-") as tmp:

@@ -111,6 +111,9 @@ def bootstrapped(lab: Run) -> Run:
 
 @pytest.fixture(scope="session")
 def deployed(bootstrapped: Run) -> Run:
+    # The reference applications the lab inventory deploys (and `pdic app upgrade` sends).
+    built = pdic("app", "build")
+    assert built.returncode == 0, built
     # PDIC_LAB_REUSE=deployed (working on one test file, never in CI): the running lab is
     # taken as converged: no deploy runs (bootstrap still does, it is quick).
     if os.environ.get("PDIC_LAB_REUSE") == "deployed" and not os.environ.get("CI"):

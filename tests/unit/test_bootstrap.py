@@ -216,7 +216,7 @@ def test_every_connection_gets_tcp_nodelay() -> None:
         connector = SimpleNamespace(client=SimpleNamespace(get_transport=lambda: transport))
         unconnected = SimpleNamespace(connector=SimpleNamespace(client=None))
         state = SimpleNamespace(activated_hosts=[SimpleNamespace(connector=connector), unconnected])
-        bootstrap._set_nodelay(state)  # type: ignore[arg-type]
+        bootstrap.set_nodelay(state)  # type: ignore[arg-type]
         assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         client.close()

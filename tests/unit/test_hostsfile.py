@@ -23,8 +23,13 @@ def test_lab_site_names_resolve_to_the_first_portal_host() -> None:
     hosts = [f"{h.address}\t{h.name}.lab.pdic.internal\t{h.name}" for h in inv.hosts.values()]
     assert lines[5 : 5 + len(hosts)] == hosts
     sites = [s["hostname"] for s in inv.vars["portal_sites"]]
-    assert lines[5 + len(hosts) :] == [f"10.251.0.11\t{name}" for name in sites]
+    assert lines[5 + len(hosts) : 5 + len(hosts) + 27] == [f"10.251.0.11\t{n}" for n in sites]
     assert len(sites) == 27
+    # Then the applications, on the first host of their group.
+    assert lines[5 + len(hosts) + 27 :] == [
+        "10.251.0.12\teoffice.lab.pdic.internal",
+        "10.251.0.13\tmotcua.lab.pdic.internal",
+    ]
 
 
 def test_service_names_are_off_unless_the_inventory_asks() -> None:

@@ -54,14 +54,23 @@ empty. Names are compared case-insensitively where DNS or mail is concerned.
     as nginx writes it, a whole number > 0 and ``r/s`` or ``r/m`` (``20r/s``); rate_burst: a
     whole number >= 0; body_size: an nginx size, a whole number and optionally k, m or g
     (``1m``; no ``B``/``MB``); maintenance: true or false.
-  ``pdic_applications``: the applications of the service hosts, with versioned artifacts
-    (their hostnames go into /etc/hosts; deploying them is not implemented yet).
-    name (required): slug, unique; group (required): a group of hosts.yml; hostname
-    (required): DNS name, unique, not also a portal site's; port (required): 1..65535;
-    version (required): one of its artifacts' versions; artifacts (required): non-empty list
-    of version (required, unique), source (required: a path on the controller or an
-    http(s):// URL) and sha256 (required: 64 hexadecimal digits).
-  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies.
+  ``pdic_applications``: the applications of the service hosts, with versioned artifacts, run
+    by role app_service (playbooks/apps.yml) behind nginx on the hosts of their group.
+    name (required): slug of at most 24 characters, unique, not also a portal site's name; group
+    (required): a group of hosts.yml none of whose hosts is in group portal; hostname
+    (required): DNS name, unique, not also a portal site's; port (required): 1024..65535, not
+    9100 or 9469, not taken by another application of the same group, nor by the mail services
+    of a host the group shares with group mail; version (required): one of its artifacts'
+    versions; artifacts (required): non-empty list of version (required, unique), source
+    (required: a path on the controller, relative to the project, or an http(s):// URL) and
+    sha256 (required: 64 hexadecimal digits); title: text; database and db_role (together or
+    not at all): a database of postgresql_databases and a role of postgresql_roles that lists
+    that database and the application's group; environment: a mapping of environment variable
+    names (A-Z, 0-9, _; not PDIC_APP_* or the few the unit sets) to texts or numbers; secrets: a
+    mapping of environment variable names to secrets declared in pdic_secrets; backup: keep (a
+    whole number >= 1, default 7) and on_calendar (a systemd calendar event, default daily).
+  ``mail_domains``: name (required): DNS name, unique; agency (required): id in pdic_agencies;
+    host: the host of group ``mail`` that keeps the domain's mailboxes (default: the first).
   ``mail_mailboxes``:
     address (required): ``local@domain``, lowercase, unique, its domain in mail_domains;
     name (required): display name; agency (required): id in pdic_agencies;
@@ -125,6 +134,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pdic.app.names import ENV_PREFIX, GROUP_PORTS, MAX_NAME, RESERVED_ENV, RESERVED_PORTS
 from pdic.errors import InventoryError
 from pdic.inventory.loader import NOT_A_POSITION, KeyPath, Layer, Problem, Source, read_inventory
 from pdic.inventory.model import Inventory
@@ -162,6 +172,11 @@ QUOTA_UNITS = ("K", "M", "G", "T")
 RATE = re.compile(r"[1-9][0-9]*r/[sm]")
 NGINX_SIZE = re.compile(r"[0-9]+[kKmMgG]?")
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+ON_CALENDAR = re.compile(
+    r"minutely|hourly|daily|weekly|monthly|quarterly|semiannually|yearly|annually"
+    r"|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[A-Za-z.,]* )?[0-9*:,./~-]+(?: [0-9*:,./~-]+)*"
+)
 CERT_GLOB = re.compile(r"/[A-Za-z0-9._/*?\[\]+@:-]*")
 DURATION = re.compile(
     r"(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?(?:[0-9]+ms)?"
@@ -230,6 +245,21 @@ def host_label(value: Any) -> str | None:
         f"{value!r} is not a valid host name "
         "(RFC 1123 label: letters, digits and inner hyphens, at most 63)"
     )
+
+
+def application_name(value: Any) -> str | None:
+    problem = slug(value)
+    if problem is None and len(value) > MAX_NAME:
+        return f"{value!r} is longer than {MAX_NAME} characters (it names the user pdicapp-NAME)"
+    return problem
+
+
+def env_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
+        return f"{value!r} is not an environment variable name (A-Z, 0-9 and _)"
+    if value.startswith(ENV_PREFIX) or value in RESERVED_ENV:
+        return f"{value!r} is set by pdic itself ({ENV_PREFIX}*, {', '.join(RESERVED_ENV)})"
+    return None
 
 
 def dns_name(value: Any) -> str | None:
@@ -449,6 +479,7 @@ class _Checker:
         self.check_log_server()
         self.check_backups()
         self.check_secrets()
+        self.check_application_links()
 
     # reporting
 
@@ -818,13 +849,27 @@ class _Checker:
             "port": True,
             "version": True,
             "artifacts": True,
+            "title": False,
+            "database": False,
+            "db_role": False,
+            "environment": False,
+            "secrets": False,
+            "backup": False,
         }
         items, layer = self.items(key, fields)
         if layer is None:
             return
-        self.validate(layer, key, items, {"name": slug, "hostname": dns_name, "port": port})
+        rules: dict[str, Validator] = {
+            "name": application_name,
+            "hostname": dns_name,
+            "port": port,
+            "title": text,
+        }
+        self.validate(layer, key, items, rules)
         self.unique(layer, key, items, "name", "application")
         self.unique(layer, key, items, "hostname", "application hostname", fold=True)
+        site_names = self.site_names()
+        ports: dict[tuple[Any, Any], int] = {}
         for i, item in items:
             hostname = item.get("hostname")
             if isinstance(hostname, str) and hostname.lower() in self.site_hostnames:
@@ -834,6 +879,14 @@ class _Checker:
                     f"{hostname!r} is also a portal site's hostname "
                     f"(portal_sites[{self.site_hostnames[hostname.lower()]}])",
                 )
+            name = item.get("name")
+            if isinstance(name, str) and name in site_names:
+                self.at(
+                    layer,
+                    (key, i, "name"),
+                    f"{name!r} is also a portal site's name (portal_sites[{site_names[name]}]): "
+                    "nginx sites, logs and certificates are named after both",
+                )
             group = item.get("group")
             if group not in (None, "") and group not in self.inventory.groups:
                 self.at(
@@ -841,7 +894,213 @@ class _Checker:
                     (key, i, "group"),
                     f"unknown group {group!r} (not in {self.source.hosts_file})",
                 )
+            elif group == "portal":
+                self.at(
+                    layer,
+                    (key, i, "group"),
+                    "the portal hosts' nginx serves portal_sites (playbooks/web.yml): run "
+                    "applications on a group of their own",
+                )
+            elif group not in (None, ""):
+                portal = set(self.inventory.groups.get("portal", ()))
+                shared = [h for h in self.inventory.groups[group] if h in portal]
+                if shared:
+                    self.at(
+                        layer,
+                        (key, i, "group"),
+                        f"{', '.join(shared)} also in group portal, whose nginx serves "
+                        "portal_sites (playbooks/web.yml): run applications on other hosts",
+                    )
+            number = item.get("port")
+            if port(number) is not None or not isinstance(number, int):
+                pass  # reported by validate
+            elif number in RESERVED_PORTS:
+                self.at(
+                    layer,
+                    (key, i, "port"),
+                    f"{number} is the port of {RESERVED_PORTS[number]} on the application hosts",
+                )
+            elif number < 1024:
+                self.at(
+                    layer,
+                    (key, i, "port"),
+                    f"{number} is below 1024: the service has no privilege to listen there",
+                )
+            elif taken := self.group_port(group, number):
+                self.at(layer, (key, i, "port"), taken)
+            elif group not in (None, ""):
+                if (group, number) in ports:
+                    self.at(
+                        layer,
+                        (key, i, "port"),
+                        f"port {number} is already taken on group {group!r} by "
+                        f"{key}[{ports[group, number]}]",
+                    )
+                else:
+                    ports[group, number] = i
             self.check_artifacts(layer, (key, i), item)
+            self.check_app_settings(layer, (key, i), item)
+
+    def group_port(self, group: Any, number: int) -> str | None:
+        """Which service of another group's role listens on ``number`` on a host that ``group``
+        shares with that group (:data:`pdic.app.names.GROUP_PORTS`), if any."""
+        if not isinstance(group, str) or group not in self.inventory.groups:
+            return None
+        for other, ports in GROUP_PORTS.items():
+            shared = [
+                h for h in self.inventory.groups[group] if h in self.inventory.groups.get(other, ())
+            ]
+            if number in ports and shared:
+                return (
+                    f"{number} is the port of {ports[number]} on {', '.join(shared)} "
+                    f"(group {other})"
+                )
+        return None
+
+    def site_names(self) -> dict[str, int]:
+        found = self.var("portal_sites")
+        value = found[0] if found else None
+        names: dict[str, int] = {}
+        for i, site in enumerate(value if isinstance(value, list) else []):
+            if isinstance(site, Mapping) and isinstance(site.get("name"), str):
+                names.setdefault(site["name"], i)
+        return names
+
+    def check_app_settings(self, layer: Layer, at: KeyPath, app: Mapping[str, Any]) -> None:
+        """environment, secrets and backup of one application (their shapes)."""
+        for name in ("environment", "secrets"):
+            value = app.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                self.at(layer, (*at, name), "must be a mapping of environment variable names")
+                continue
+            for variable, setting in value.items():
+                problem = env_name(variable)
+                if problem:
+                    self.at(layer, (*at, name, variable), problem)
+                elif name == "environment" and (
+                    isinstance(setting, bool | Mapping | list) or setting is None
+                ):
+                    self.at(
+                        layer,
+                        (*at, name, variable),
+                        f"{setting!r} is not a text or a number",
+                    )
+                elif name == "secrets" and (
+                    not isinstance(setting, str) or not VARIABLE.fullmatch(setting)
+                ):
+                    self.at(
+                        layer,
+                        (*at, name, variable),
+                        f"{setting!r} is not the name of a secret (a variable of pdic_secrets)",
+                    )
+        backup = app.get("backup")
+        if backup is None:
+            return
+        if not isinstance(backup, Mapping):
+            self.at(layer, (*at, "backup"), "must be a mapping (keep, on_calendar)")
+            return
+        for name in backup:
+            if name not in ("keep", "on_calendar"):
+                self.at(
+                    layer,
+                    (*at, "backup", name),
+                    f"unknown key {name!r} (expected: keep, on_calendar)",
+                )
+        keep = backup.get("keep", 7)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            self.at(
+                layer,
+                (*at, "backup", "keep"),
+                f"{keep!r} is not a whole number >= 1 (archives kept; 0 would keep none)",
+            )
+        calendar = backup.get("on_calendar", "daily")
+        if not isinstance(calendar, str) or not ON_CALENDAR.fullmatch(calendar):
+            self.at(
+                layer,
+                (*at, "backup", "on_calendar"),
+                f"{calendar!r} is not a systemd calendar event (such as daily or *-*-* 02:30)",
+            )
+
+    def check_application_links(self) -> None:
+        """Each application's database role, database and secrets are declared, and its group
+        may connect as that role (pg_hba.conf admits the role's groups only)."""
+        found = self.var("pdic_applications")
+        if found is None or not isinstance(found[0], list):
+            return
+        value, layer = found
+        key = "pdic_applications"
+        roles = {
+            r["name"]: r
+            for r in self.raw_items("postgresql_roles")
+            if isinstance(r.get("name"), str)
+        }
+        databases = {
+            d["name"]
+            for d in self.raw_items("postgresql_databases")
+            if isinstance(d.get("name"), str)
+        }
+        secrets_found = self.var("pdic_secrets")
+        secrets = {s.get("name") for s in self.raw_items("pdic_secrets")}
+        for i, app in enumerate(value):
+            if not isinstance(app, Mapping):
+                continue
+            database, role = app.get("database"), app.get("db_role")
+            if (database is None) != (role is None):
+                missing = "db_role" if role is None else "database"
+                self.at(
+                    layer,
+                    (key, i),
+                    f"database and db_role go together: {missing} is missing",
+                )
+            if isinstance(role, str) and role not in roles:
+                self.at(
+                    layer,
+                    (key, i, "db_role"),
+                    f"unknown db_role {role!r} (not in postgresql_roles)",
+                )
+            elif isinstance(role, str):
+                granted = roles[role].get("databases") or []
+                groups = roles[role].get("groups") or []
+                if database is not None and database not in databases:
+                    self.at(
+                        layer,
+                        (key, i, "database"),
+                        f"unknown database {database!r} (not in postgresql_databases)",
+                    )
+                elif database is not None and database not in granted:
+                    self.at(
+                        layer,
+                        (key, i, "database"),
+                        f"role {role!r} has no access to database {database!r} "
+                        "(not in its databases)",
+                    )
+                group = app.get("group")
+                if isinstance(group, str) and isinstance(groups, list) and group not in groups:
+                    self.at(
+                        layer,
+                        (key, i, "db_role"),
+                        f"hosts of group {group!r} may not connect as {role!r} (not in its groups)",
+                    )
+            app_secrets = app.get("secrets")
+            if not isinstance(app_secrets, Mapping):
+                continue
+            for variable, secret in app_secrets.items():
+                if isinstance(secret, str) and VARIABLE.fullmatch(secret) and secret not in secrets:
+                    where = "no pdic_secrets" if secrets_found is None else "not in pdic_secrets"
+                    self.at(
+                        layer,
+                        (key, i, "secrets", variable),
+                        f"unknown secret {secret!r} ({where}: `pdic secrets ensure` would not "
+                        "create it)",
+                    )
+
+    def raw_items(self, key: str) -> list[Mapping[str, Any]]:
+        """The mapping items of the all-level list ``key``, unchecked ([] if it is no list)."""
+        found = self.var(key)
+        value = found[0] if found else None
+        return [x for x in value if isinstance(x, Mapping)] if isinstance(value, list) else []
 
     def check_artifacts(self, layer: Layer, at: KeyPath, app: Mapping[str, Any]) -> None:
         artifacts = app.get("artifacts")
@@ -899,11 +1158,12 @@ class _Checker:
 
     def check_mail(self) -> None:
         key = "mail_domains"
-        items, layer = self.items(key, {"name": True, "agency": True})
+        items, layer = self.items(key, {"name": True, "agency": True, "host": False})
         if layer is not None:
             self.validate(layer, key, items, {"name": dns_name})
             self.mail_domains = self.unique(layer, key, items, "name", "mail domain", fold=True)
             self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
+            self.check_mail_hosts(layer, key, items)
         self.check_agency_domains()
 
         key = "mail_mailboxes"
@@ -921,6 +1181,25 @@ class _Checker:
             self.reference(layer, key, items, "agency", self.agencies, "pdic_agencies")
             self.check_mail_domains(layer, key, items)
         self.check_aliases()
+
+    def check_mail_hosts(self, layer: Layer, key: str, items: Items) -> None:
+        """A domain's ``host`` is a host of group mail."""
+        mail_hosts = self.inventory.groups.get("mail", ())
+        for i, item in items:
+            host = item.get("host")
+            if host is None or templated(host):
+                continue
+            if not isinstance(host, str) or host not in self.inventory.hosts:
+                self.at(
+                    layer,
+                    (key, i, "host"),
+                    f"unknown host {host!r} (not in {self.source.hosts_file})",
+                )
+            elif host not in mail_hosts:
+                known = ", ".join(mail_hosts) or "none"
+                self.at(
+                    layer, (key, i, "host"), f"{host!r} is not in group mail (mail hosts: {known})"
+                )
 
     def check_agency_domains(self) -> None:
         found = self.var("pdic_agencies")

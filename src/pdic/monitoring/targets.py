@@ -8,7 +8,8 @@ to the inventory gets its targets from here, with no other edit.
 Jobs (ports are the Debian packages' defaults; 9469 is pdic-exporter's):
 
 - ``node`` (9100) and ``pdic`` (9469) on every host; ``postgres`` (9187) on ``db`` hosts;
-  ``postfix`` (9154) on ``mail`` hosts. Labels: ``host``, ``service``, ``env``.
+  ``postfix`` (9154) and ``dovecot`` (9900, Dovecot's OpenMetrics listener, which the mail role
+  opens) on ``mail`` hosts. Labels: ``host``, ``service``, ``env``.
 - ``blackbox_https``: ``https://<hostname>/`` of every ``portal_sites`` entry, labels ``site``,
   ``agency``, ``tier`` (the agency's, from ``pdic_agencies``), ``service``, ``env``, ``module``.
 - ``blackbox_mail``: ports 25 and 587 (module ``smtp_banner``) and 993 (``imaps``) of ``mail``
@@ -42,6 +43,7 @@ NODE_EXPORTER_PORT = 9100
 PDIC_EXPORTER_PORT = 9469
 POSTGRES_EXPORTER_PORT = 9187
 POSTFIX_EXPORTER_PORT = 9154
+DOVECOT_STATS_PORT = 9900
 MAIL_PROBES = ((25, "smtp_banner"), (587, "smtp_banner"), (993, "imaps"))
 HTTPS_MODULE = "https_2xx"
 HEALTHZ_GROUPS = ("eoffice", "hcc")
@@ -51,6 +53,7 @@ JOBS = (
     "pdic",
     "postgres",
     "postfix",
+    "dovecot",
     "blackbox_https",
     "blackbox_mail",
     "blackbox_healthz",
@@ -95,6 +98,7 @@ def file_sd_targets(inventory: Inventory) -> dict[str, FileSD]:
         "pdic": exporter(hosts, PDIC_EXPORTER_PORT, None),
         "postgres": exporter(members("db"), POSTGRES_EXPORTER_PORT, "db"),
         "postfix": exporter(members("mail"), POSTFIX_EXPORTER_PORT, "mail"),
+        "dovecot": exporter(members("mail"), DOVECOT_STATS_PORT, "mail"),
         "blackbox_https": _site_probes(inventory, env),
         "blackbox_mail": [
             host_entry(f"{fqdn(h)}:{port}", h, "mail", module=module)

@@ -9,7 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
+from pdic.app.names import GROUP_PORTS
 from pdic.cli import main
 from pdic.inventory import check_inventory, load_inventory
 
@@ -263,6 +265,107 @@ def test_backup_retention_and_secrets(write_inventory: WriteInventory) -> None:
         "pdic_secrets[2].name: 'Bad-Name' is not a variable name (lowercase letters, digits and _)",
         "pdic_secrets[2].length: 8 is not a whole number 16..256",
     ]
+
+
+APP = """
+    pdic_secrets:
+      - {name: vault_app_key}
+    postgresql_roles:
+      - {name: docs_owner, groups: []}
+      - {name: docs_app, groups: [eoffice, hcc], databases: [docs]}
+    postgresql_databases:
+      - {name: docs, owner: docs_owner}
+    pdic_applications:
+      - name: docs
+        group: eoffice
+        hostname: docs.example.gov.vn
+        port: 8001
+        version: "2"
+        database: docs
+        db_role: docs_app
+        environment: {TZ: Asia/Ho_Chi_Minh, WORKERS: 4}
+        secrets: {DOCS_KEY: vault_app_key}
+        backup: {keep: 3, on_calendar: "Mon..Fri *-*-* 02:30"}
+        artifacts:
+          - {version: "1", source: apps/dist/docs-1.tar.gz, sha256: SHA}
+          - {version: "2", source: "https://apps.example.gov.vn/docs-2.tar.gz", sha256: SHA}
+    """.replace("SHA", "a" * 64)
+
+
+def test_application_with_database_secrets_and_backup_is_valid(
+    write_inventory: WriteInventory,
+) -> None:
+    assert problems(write_inventory, APP) == []
+
+
+def test_application_settings_that_are_not_mappings(write_inventory: WriteInventory) -> None:
+    extra = (
+        APP.replace("environment: {TZ: Asia/Ho_Chi_Minh, WORKERS: 4}", "environment: [TZ]")
+        .replace("secrets: {DOCS_KEY: vault_app_key}", "secrets: {DOCS_KEY: [x]}")
+        .replace('backup: {keep: 3, on_calendar: "Mon..Fri *-*-* 02:30"}', "backup: weekly")
+        .replace("port: 8001", "port: 9469")
+    )
+    assert problems(write_inventory, extra) == [
+        "pdic_applications[0].port: 9469 is the port of the pdic exporter on the application hosts",
+        "pdic_applications[0].environment: must be a mapping of environment variable names",
+        "pdic_applications[0].secrets.DOCS_KEY: ['x'] is not the name of a secret (a variable "
+        "of pdic_secrets)",
+        "pdic_applications[0].backup: must be a mapping (keep, on_calendar)",
+    ]
+
+
+def test_application_ports_below_1024_and_hosts_shared_with_the_portal(
+    write_inventory: WriteInventory,
+) -> None:
+    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    portal-1:\n")
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 81"), hosts) == [
+        "pdic_applications[0].group: portal-1 also in group portal, whose nginx serves "
+        "portal_sites (playbooks/web.yml): run applications on other hosts",
+        "pdic_applications[0].port: 81 is below 1024: the service has no privilege to listen there",
+    ]
+
+
+def test_application_ports_of_the_mail_services_on_a_shared_host(
+    write_inventory: WriteInventory,
+) -> None:
+    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    mail-1:\n")
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 9900"), hosts) == [
+        "pdic_applications[0].port: 9900 is the port of Dovecot's metrics on mail-1 (group mail)",
+    ]
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 11332"), hosts) == [
+        "pdic_applications[0].port: 11332 is the port of rspamd's milter on mail-1 (group mail)",
+    ]
+    # The same ports on hosts without mail are the application's to take.
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 9900")) == []
+
+
+def test_mail_ports_kept_from_applications_are_the_mail_roles() -> None:
+    """GROUP_PORTS["mail"] names the ports roles/mail sets (the rest are rspamd's defaults)."""
+    mail = REPO / "roles" / "mail"
+    defaults = yaml.safe_load((mail / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    role_vars = (mail / "vars" / "main.yml").read_text(encoding="utf-8")
+    ports = GROUP_PORTS["mail"]
+    assert ports[defaults["mail_exporter_port"]] == "the Postfix exporter"
+    assert ports[defaults["mail_dovecot_stats_port"]] == "Dovecot's metrics"
+    assert "inet:127.0.0.1:11332" in role_vars and ports[11332] == "rspamd's milter"
+    assert "inet:127.0.0.1:8891" in role_vars and ports[8891] == "OpenDKIM"
+    assert "_mail_quota_status: inet:127.0.0.1:12340" in role_vars
+    assert ports[12340] == "Dovecot's quota-status service"
+
+
+def test_two_applications_on_different_groups_may_share_a_port(
+    write_inventory: WriteInventory,
+) -> None:
+    second = """
+      - name: forms
+        group: hcc
+        hostname: forms.example.gov.vn
+        port: 8001
+        version: "1"
+        artifacts:
+          - {version: "1", source: apps/dist/forms-1.tar.gz, sha256: SHA}
+    """.replace("SHA", "b" * 64)
+    assert problems(write_inventory, APP.rstrip() + "\n" + second.strip("\n")) == []
 
 
 def test_unreadable_inventory_is_one_problem(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_every_lab_host_has_node_and_pdic_exporters(
     ]
 
 
-def test_postgres_and_postfix_exporters_on_their_groups(
+def test_postgres_postfix_and_dovecot_exporters_on_their_groups(
     lab: dict[str, list[dict[str, object]]],
 ) -> None:
     assert _targets(lab["postgres"]) == ["10.251.0.31:9187", "10.251.0.32:9187"]
@@ -81,6 +81,12 @@ def test_postgres_and_postfix_exporters_on_their_groups(
     assert lab["postfix"] == [
         {
             "targets": ["10.251.0.21:9154"],
+            "labels": {"host": "mail-1", "service": "mail", "env": "lab"},
+        }
+    ]
+    assert lab["dovecot"] == [
+        {
+            "targets": ["10.251.0.21:9900"],
             "labels": {"host": "mail-1", "service": "mail", "env": "lab"},
         }
     ]
@@ -181,7 +187,7 @@ def test_adding_a_host_and_a_site_adds_their_targets(tmp_path: Path) -> None:
     before = file_sd_targets(load_inventory(LAB))
     after = file_sd_targets(load_inventory(inv))
 
-    for job in ("node", "pdic", "postfix"):
+    for job in ("node", "pdic", "postfix", "dovecot"):
         added = [t for t in _targets(after[job]) if t not in _targets(before[job])]
         assert [a.rsplit(":", 1)[0] for a in added] == ["10.251.0.22"], job
     added_mail = set(_targets(after["blackbox_mail"])) - set(_targets(before["blackbox_mail"]))

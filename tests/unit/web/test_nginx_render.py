@@ -80,8 +80,16 @@ def web_role_vars() -> dict[str, Any]:
 
 
 def render(
-    inventory: Path, out: Path, tls: Path, **overrides: Any
+    inventory: Path,
+    out: Path,
+    tls: Path,
+    *,
+    playbook: Path = PLAYBOOK,
+    role_vars: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> subprocess.CompletedProcess[str]:
+    """Run the render ``playbook`` (this one's by default) with ``role_vars`` (web.yml's by
+    default), certificates from ``tls``, logs and output under ``out``."""
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     env = {
         **os.environ,
@@ -91,7 +99,7 @@ def render(
         "ANSIBLE_NOCOLOR": "1",
     }
     extra = {
-        **web_role_vars(),
+        **(web_role_vars() if role_vars is None else role_vars),
         "out": str(out),
         "nginx_tls_dir": str(tls),
         "nginx_log_dir": str(out / "log"),
@@ -100,7 +108,7 @@ def render(
     extra_file = out / "extra.json"
     extra_file.write_text(json.dumps(extra), encoding="utf-8")
     return subprocess.run(
-        [str(ansible_playbook), "-i", str(inventory), str(PLAYBOOK), "-e", f"@{extra_file}"],
+        [str(ansible_playbook), "-i", str(inventory), str(playbook), "-e", f"@{extra_file}"],
         cwd=REPO,
         env=env,
         capture_output=True,
