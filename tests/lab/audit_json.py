@@ -37,31 +37,31 @@ def changes(before: Document, after: Document) -> dict[Key, tuple[str | None, st
     }
 
 
-def not_failing(document: Document, expected: Iterable[Key]) -> list[str]:
-    """A line for each expected (control, host) whose check did not fail (status ``fail``,
-    waived or not: a waiver keeps the check's own verdict in ``status``)."""
+def _other_than(
+    document: Document, expected: Iterable[Key], field: str, wanted: tuple[str, ...]
+) -> list[str]:
+    """A line for each expected (control, host) without a result, or whose ``field`` is not
+    one of ``wanted``."""
     found = results(document)
     problems = []
     for control, host in expected:
         result = found.get((control, host))
         if result is None:
             problems.append(f"{control} on {host}: no result")
-        elif result["status"] != "fail":
-            problems.append(f"{control} on {host}: {result['status']}: {result['message']}")
+        elif result[field] not in wanted:
+            problems.append(f"{control} on {host}: {result[field]}: {result['message']}")
     return problems
+
+
+def not_failing(document: Document, expected: Iterable[Key]) -> list[str]:
+    """A line for each expected (control, host) whose check did not fail (status ``fail``,
+    waived or not: a waiver keeps the check's own verdict in ``status``)."""
+    return _other_than(document, expected, "status", ("fail",))
 
 
 def not_passing(document: Document, expected: Iterable[Key]) -> list[str]:
     """A line for each expected (control, host) that neither passes nor is waived."""
-    found = results(document)
-    problems = []
-    for control, host in expected:
-        result = found.get((control, host))
-        if result is None:
-            problems.append(f"{control} on {host}: no result")
-        elif result["outcome"] not in PASSED:
-            problems.append(f"{control} on {host}: {result['outcome']}: {result['message']}")
-    return problems
+    return _other_than(document, expected, "outcome", PASSED)
 
 
 def lynis_before_after(before: Document, after: Document) -> dict[str, Any]:
