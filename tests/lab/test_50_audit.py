@@ -1,4 +1,10 @@
-"""`pdic audit` on the converged, hardened lab: every host seen, evidence recorded."""
+"""`pdic audit` of the lab: a known set of controls fails before the first deploy and passes
+after it, Lynis's hardening index rises on every host, every host is seen, evidence is recorded,
+and a change made by hand fails exactly its control on exactly its host.
+
+The unhardened lab is audited once by the session (conftest `unhardened`, before the first
+deploy) and the deployed lab once (`hardened_audit`); tests share those two audits.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,100 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from conftest import ROOT, Run, pdic
+import pytest
+from audit_json import (
+    changes,
+    lynis_before_after,
+    not_failing,
+    not_passing,
+    outcomes,
+    results,
+)
+from conftest import LAB_WAIVERS, LYNIS_REPORT, ROOT, Run, lab_audit, pdic
 
+from pdic.compliance.catalogue import load_catalogue
 from pdic.inventory import Inventory
+
+# What a lab host fails as `pdic bootstrap` leaves it: Debian 12 (debootstrap minbase with
+# systemd, openssh-server, iproute2, sudo) plus bootstrap's python3, sudo, chrony, the apt proxy
+# and the operations account. Only controls whose check fails on every stock host whatever the
+# machine running the lab; each is enforced by a role, so it passes after `pdic deploy`.
+UNHARDENED_FAILURES = {
+    "PDIC-ACC-001": "no pam_pwquality in common-password (libpam-pwquality not installed)",
+    "PDIC-ACC-002": "no pam_pwquality in common-password: no character classes required",
+    "PDIC-ACC-003": "no pam_pwhistory in Debian's common-password",
+    "PDIC-ACC-004": "login.defs: PASS_MAX_DAYS 99999",
+    "PDIC-ACC-005": "login.defs: PASS_MIN_DAYS 0",
+    "PDIC-ACC-007": "no pam_faillock in Debian's common-auth",
+    "PDIC-ACC-008": "useradd -D: INACTIVE=-1 (never disabled)",
+    "PDIC-ACC-011": "Debian's sudoers has no Defaults logfile",
+    "PDIC-ACC-013": "TMOUT set nowhere in /etc/profile, profile.d or bash.bashrc",
+    "PDIC-LOG-002": "journald.conf: MaxRetentionSec unset (commented out)",
+    "PDIC-LOG-004": "no rsyslog (not in minbase) and no systemd-journal-upload",
+    "PDIC-LOG-010": "mon-1: no /var/log/remote (nothing collects logs yet)",
+    "PDIC-NET-001": "no nftables (not in minbase): nothing drops inbound traffic",
+    "PDIC-SSH-001": "Debian's sshd: PermitRootLogin prohibit-password (its default)",
+    "PDIC-SSH-002": "Debian's sshd: PasswordAuthentication yes (its default)",
+    "PDIC-SSH-005": "Debian's sshd offers umac-64 and hmac-sha1 MACs",
+    "PDIC-SSH-007": "Debian's sshd: ClientAliveInterval 0 (no idle timeout)",
+    "PDIC-SSH-008": "Debian's sshd: MaxAuthTries 6",
+    "PDIC-SSH-009": "Debian's sshd: LoginGraceTime 120",
+    "PDIC-SSH-013": "Debian's sshd: no AllowGroups or AllowUsers",
+    "PDIC-SSH-014": "Debian's /etc/ssh/sshd_config is mode 0644",
+    "PDIC-UPD-001": "unattended-upgrades not installed (not in minbase)",
+    "PDIC-UPD-002": "no Unattended-Upgrade origins configured",
+    "PDIC-UPD-005": "no update-success-stamp (apt writes none without a hook)",
+}
+
+
+CONTROLS = load_catalogue(ROOT / "compliance").controls
+
+
+def _applicable(inventory: Inventory, control: str) -> list[tuple[str, str]]:
+    """(control, host) for every lab host the control applies to."""
+    found = CONTROLS[control]
+    return [(control, h.name) for h in inventory.hosts.values() if found.applies_to(h.groups)]
+
+
+@pytest.mark.parametrize("control", sorted(UNHARDENED_FAILURES))
+def test_the_unhardened_lab_fails_the_known_controls(
+    unhardened_audit: dict[str, Any], inventory: Inventory, control: str
+) -> None:
+    expected = _applicable(inventory, control)
+    assert expected, f"{control} applies to no lab host"
+    assert not_failing(unhardened_audit, expected) == [], UNHARDENED_FAILURES[control]
+
+
+@pytest.mark.parametrize("control", sorted(UNHARDENED_FAILURES))
+def test_after_the_deploy_the_known_controls_pass_or_are_waived(
+    hardened_audit: dict[str, Any], inventory: Inventory, control: str
+) -> None:
+    assert not_passing(hardened_audit, _applicable(inventory, control)) == []
+
+
+def test_lynis_hardening_index_rises_on_every_host(
+    unhardened_audit: dict[str, Any],
+    hardened_audit: dict[str, Any],
+    inventory: Inventory,
+    request: pytest.FixtureRequest,
+) -> None:
+    # The numbers first, whatever the verdict: printed, saved under reports/ and shown at the
+    # end of the session (conftest's terminal summary), so the CI log has them.
+    report = lynis_before_after(unhardened_audit, hardened_audit)
+    request.config.stash[LYNIS_REPORT] = report
+    text = json.dumps(report, indent=2)
+    print(text)
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "lynis-before-after.json").write_text(text + "\n", encoding="utf-8")
+    assert set(report["hosts"]) == set(inventory.hosts), report
+    not_risen = {
+        host: row
+        for host, row in report["hosts"].items()
+        if row["lynis_rise"] is None or row["lynis_rise"] <= 0
+    }
+    assert not_risen == {}
 
 
 def test_audit_reaches_every_host_within_a_minute(
@@ -30,55 +126,53 @@ def test_audit_reaches_every_host_within_a_minute(
         assert (tmp_path / name).stat().st_size > 0
 
 
-def test_root_ssh_login_exception_is_reported_and_waived(
-    redeployed: Run, inventory: Inventory, tmp_path: Path
+def test_root_ssh_login_exception_is_reported_and_passes(
+    hardened_audit: dict[str, Any], inventory: Inventory
 ) -> None:
     # Bootstrap reaches hosts as root by key from the control machine, also after hardening:
-    # ssh_hardening keeps that one exception in a Match block. The audit sees it (sshd -T alone
-    # would not), fails the control and the lab's waiver covers it, with the evidence shown.
-    waivers = str(ROOT / "compliance" / "waivers.lab.yml")
-    run = pdic("audit", "-c", "PDIC-SSH-001", "-f", "json", "-o", str(tmp_path), "-w", waivers)
-    assert run.returncode == 0, run
-    results = json.loads((tmp_path / "audit.json").read_text())["results"]
-    assert {r["host"]: r["outcome"] for r in results} == dict.fromkeys(inventory.hosts, "waived")
-    for r in results:
-        assert any("sshd -T" in e["command"] for e in r["evidence"]), r
+    # ssh_hardening keeps that one exception in a Match block, as the lab inventory declares
+    # (ssh_hardening_root_login_from). The check sees it (sshd -T alone would not), accepts
+    # exactly it and names it, with the evidence shown; no waiver is involved.
+    found = {r["host"]: r for r in hardened_audit["results"] if r["control"] == "PDIC-SSH-001"}
+    assert {h: r["outcome"] for h, r in found.items()} == dict.fromkeys(inventory.hosts, "pass")
+    for r in found.values():
+        assert r["waiver"] is None, r
+        commands = [e["command"] for e in r["evidence"]]
+        assert any(c.endswith("sshd -T") for c in commands), r
+        assert any("sshd -T -C user=root" in c for c in commands), r
         assert "Match User root Address 10.251.0.1/32" in r["message"], r
+        assert "root with a key only from 10.251.0.1/32" in r["message"], r
 
 
-def _failures(tmp_path: Path, name: str) -> set[tuple[str, str]]:
-    out = tmp_path / name
-    run = pdic(
-        "audit", "-f", "json", "-o", str(out), "-w", str(ROOT / "compliance" / "waivers.lab.yml")
-    )
-    assert run.returncode in (0, 1), run
-    results = json.loads((out / "audit.json").read_text())["results"]
-    return {(r["control"], r["host"]) for r in results if r["outcome"] in ("fail", "error")}
-
-
-def test_breaking_one_thing_by_hand_fails_exactly_that_control_on_that_host(
-    redeployed: Run,
-    connect,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_root_login_enabled_by_hand_fails_exactly_that_control_on_that_host(
+    hardened_audit: dict[str, Any],
+    connect,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
-    # Password logins switched back on by hand on one host: the next audit fails PDIC-SSH-002
-    # there and nowhere else, and nothing else changes.
-    before = _failures(tmp_path, "before")
+    # Root login switched on for everyone by hand on one host (the global PermitRootLogin, not
+    # the control machine's Match block): the next audit fails PDIC-SSH-001 there and nowhere
+    # else, and nothing else changes. The session's audit of the deployed lab is the "before".
+    assert outcomes(hardened_audit)["PDIC-SSH-001", "hcc-1"] == "pass"
     host = connect("hcc-1")
     host.check_output("cp -p /etc/ssh/sshd_config /etc/ssh/sshd_config.pdic-test")
     try:
         host.check_output(
-            "sed -i %s /etc/ssh/sshd_config",
-            "s/^PasswordAuthentication no$/PasswordAuthentication yes/",
+            "sed -i %s /etc/ssh/sshd_config", "s/^PermitRootLogin no$/PermitRootLogin yes/"
         )
-        assert "passwordauthentication yes" in host.check_output("sshd -T | grep -i ^passwordauth")
+        effective = host.check_output(
+            "/usr/sbin/sshd -T -C %s | grep -i ^permitrootlogin",
+            "user=root,host=x,addr=10.251.0.99",
+        )
+        assert effective == "permitrootlogin yes"
         host.check_output("systemctl reload ssh")
-        after = _failures(tmp_path, "after")
+        after = lab_audit(tmp_path)
     finally:
         host.check_output("mv /etc/ssh/sshd_config.pdic-test /etc/ssh/sshd_config")
         host.check_output("systemctl reload ssh")
-    assert after - before == {("PDIC-SSH-002", "hcc-1")}, after - before
-    assert before - after == set(), before - after
+    assert changes(hardened_audit, after) == {("PDIC-SSH-001", "hcc-1"): ("pass", "fail")}
+    assert results(after)["PDIC-SSH-001", "hcc-1"]["message"] == (
+        "permitrootlogin is 'yes', must be 'no'"
+    )
 
 
 def test_the_html_report_opens_in_a_headless_browser_and_shows_the_matrix(
@@ -89,8 +183,7 @@ def test_the_html_report_opens_in_a_headless_browser_and_shows_the_matrix(
     sys.path.insert(0, str(ROOT / "tools"))
     import report_screenshot
 
-    waivers = str(ROOT / "compliance" / "waivers.lab.yml")
-    run = pdic("audit", "-f", "html", "-o", str(tmp_path), "-w", waivers)
+    run = pdic("audit", "-f", "html", "-o", str(tmp_path), "-w", str(LAB_WAIVERS))
     assert run.returncode in (0, 1), run
     dom = report_screenshot.rendered_dom(tmp_path / "audit.html", "en")
     sections = re.findall(r'<section class="report"[^>]*>', dom)
@@ -98,7 +191,9 @@ def test_the_html_report_opens_in_a_headless_browser_and_shows_the_matrix(
     assert re.search(r'<section class="report" lang="en"(?![^>]*hidden)', dom), sections
     for host in inventory.hosts:
         assert f'data-host="{host}" data-outcome="pass"' in dom, host
-    assert 'data-control="PDIC-SSH-001"' in dom and 'data-outcome="waived"' in dom
+    assert 'data-control="PDIC-SSH-001" data-host="hcc-1" data-outcome="pass"' in dom
+    # The lab's waivers are listed, whether or not a result on this machine needs one.
+    assert re.search(r'<table class="waivers">.*?<td>PDIC-LOG-005</td>', dom, re.S), "waivers"
     png = tmp_path / "audit.png"
     report_screenshot.screenshot(tmp_path / "audit.html", png, 1400, 1200, "en")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -7,7 +7,9 @@ Layout of the catalogue directory (``compliance/`` in the repository)::
     waivers.example.yml      waivers: [ {control, hosts, justification, approver, expires} ]
 
 A framework is data: a new one (Decree 331/2026, TCVN 14423:2026) is one more file and one
-more key under each control's ``mappings``, never code. Every problem is one line
+more key under each control's ``mappings``, never code. A check parameter is a value, a list
+per inventory group (``{by_group: ...}``) or a host's inventory variable
+(``{inventory: name}``, e.g. the addresses a role lets root in from). Every problem is one line
 ``file: key.path: what is wrong``; all of them are collected before :class:`ComplianceError`
 is raised. This module does not run checks or touch hosts.
 """
@@ -33,6 +35,8 @@ SEVERITY_WEIGHTS = {"critical": 10, "high": 5, "medium": 3, "low": 1}
 """Weight of a control in the score, by severity (see :mod:`pdic.compliance.report`)."""
 
 ALL = "all"
+INVENTORY = "inventory"
+"""A parameter written ``{inventory: variable}`` takes the host's inventory value."""
 CONTROL_ID = re.compile(r"PDIC-[A-Z]+-[0-9]{3}")
 VARIABLE = re.compile(r"[a-z][a-z0-9_]*")
 CONTROL_KEYS = {
@@ -129,11 +133,18 @@ class Control:
     def applies_to(self, host_groups: Iterable[str]) -> bool:
         return ALL in self.groups or bool(set(self.groups) & set(host_groups))
 
-    def check_params(self, check: str, host_groups: Iterable[str]) -> dict[str, Any]:
-        """The parameters for ``check`` on a host of ``host_groups``.
+    def check_params(
+        self,
+        check: str,
+        host_groups: Iterable[str],
+        host_vars: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The parameters for ``check`` on a host of ``host_groups`` with ``host_vars``.
 
         A value written ``{by_group: {all: [...], portal: [...]}}`` becomes the concatenation
-        of the lists of ``all`` and of each of the host's groups, in catalogue order.
+        of the lists of ``all`` and of each of the host's groups, in catalogue order. A value
+        written ``{inventory: variable}`` is the host's inventory value of that variable, as
+        written there (not templated); a host without it gets the check's own default.
         """
         groups = {ALL, *host_groups}
         out: dict[str, Any] = {}
@@ -144,6 +155,9 @@ class Control:
                     if group in groups:
                         merged.extend(i for i in items if i not in merged)
                 out[name] = merged
+            elif isinstance(value, Mapping) and set(value) == {INVENTORY}:
+                if host_vars is not None and value[INVENTORY] in host_vars:
+                    out[name] = host_vars[value[INVENTORY]]
             else:
                 out[name] = value
         return out
@@ -435,6 +449,16 @@ def _params(
                 for group in value["by_group"] or {}:
                     if group not in (ALL, *KNOWN_GROUPS):
                         problems.add(rel, (*at, name, param, "by_group", group), "unknown group")
+            if isinstance(value, Mapping) and INVENTORY in value:
+                variable = value[INVENTORY]
+                if set(value) != {INVENTORY} or not (
+                    isinstance(variable, str) and VARIABLE.fullmatch(variable)
+                ):
+                    problems.add(
+                        rel,
+                        (*at, name, param, INVENTORY),
+                        "must be the only key, naming an inventory variable",
+                    )
         out[name] = dict(values)
     return out
 

@@ -7,7 +7,8 @@ and running hosts in parallel is the runner's job (``pdic audit``, not here yet)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pdic.compliance.catalogue import Control
 from pdic.compliance.checks import CheckOutcome, Evidence, HostLike, Probe, in_container, registry
@@ -27,12 +28,14 @@ def evaluate(
     host: HostLike,
     host_groups: Iterable[str],
     container: tuple[str | None, Evidence] | None = None,
+    host_vars: Mapping[str, Any] | None = None,
 ) -> CheckOutcome:
     """Run ``control``'s checks on ``host``; one outcome, the worst of its checks.
 
     A control marked not applicable in containers is ``not_applicable`` on a container host,
     with the reason and the detection command as evidence, never a silent pass. A check that
-    raises is an ``error`` naming the exception.
+    raises is an ``error`` naming the exception. ``host_vars`` (the host's inventory variables)
+    fill the parameters the catalogue writes ``{inventory: name}``.
     """
     groups = list(host_groups)
     if container is not None and container[0] and not control.container.applicable:
@@ -45,7 +48,7 @@ def evaluate(
     checks = registry()
     for name in control.checks:
         try:
-            outcomes.append(checks[name](host, **control.check_params(name, groups)))
+            outcomes.append(checks[name](host, **control.check_params(name, groups, host_vars)))
         except Exception as exc:  # a broken check must not stop the audit of the others
             outcomes.append(CheckOutcome("error", f"{name}: {type(exc).__name__}: {exc}"))
     worst = max(outcomes, key=lambda o: _ORDER[o.status]).status

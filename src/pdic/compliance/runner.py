@@ -76,7 +76,9 @@ def audit_host(
         results = [report.Result.from_outcome(c, host.name, outcome) for c in applicable]
         return results, unreachable(host.name, why) if lynis else None
     results = [
-        report.Result.from_outcome(c, host.name, evaluate(c, target, host.groups, container))
+        report.Result.from_outcome(
+            c, host.name, evaluate(c, target, host.groups, container, host.vars)
+        )
         for c in applicable
     ]
     if not lynis:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdic.compliance.checks.base import render
+from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T, SSHD_T_ROOT_FROM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[3]
@@ -43,3 +44,25 @@ class FakeHost:
 
 def fixture_text(rel: str) -> str:
     return (FIXTURES / rel).read_text(encoding="utf-8")
+
+
+NO_MATCH = (1, "")
+"""grep's reply when the sshd files have no Match block and no PermitRootLogin line."""
+OUTSIDE = "192.0.2.1"
+"""The address the root login check asks sshd about when it is outside allowed_from."""
+
+
+def root_from(address: str = OUTSIDE) -> str:
+    """The command line that asks sshd for root's settings from ``address``."""
+    return render(SSHD_T_ROOT_FROM, address, address)
+
+
+def sshd_replies(
+    text: str, match: object = NO_MATCH, outside: str | None = None
+) -> dict[str, object]:
+    """Replies of a host whose ``sshd -T`` prints ``text``.
+
+    ``outside`` is what ``sshd -T -C`` prints for root from an outside address; by default the
+    same text, which is what sshd prints when no Match block applies (checked when recording).
+    """
+    return {SSHD_T: text, SSHD_MATCH_ROOT: match, root_from(): text if outside is None else outside}

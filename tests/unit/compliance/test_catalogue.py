@@ -22,6 +22,7 @@ from pdic.compliance.catalogue import (
     uncovered_groups,
 )
 from pdic.compliance.checks import registry
+from pdic.inventory import load_inventory
 from pdic.inventory.check import KNOWN_GROUPS
 
 from .fakes import REPO
@@ -85,6 +86,18 @@ def test_params_by_group_merge_all_and_the_host_groups(catalogue: Catalogue) -> 
     }
     assert control.applies_to(["db"])
     assert not catalogue.controls["PDIC-SVC-005"].applies_to(["db"])
+
+
+def test_params_from_the_inventory_take_the_hosts_value_or_the_checks_default(
+    catalogue: Catalogue,
+) -> None:
+    control = catalogue.controls["PDIC-SSH-001"]
+    lab = {"ssh_hardening_root_login_from": ["10.251.0.1/32"]}
+    assert control.check_params("ssh_root_login_disabled", ["hcc"], lab) == {
+        "allowed_from": ["10.251.0.1/32"]
+    }
+    assert control.check_params("ssh_root_login_disabled", ["hcc"], {}) == {}
+    assert control.check_params("ssh_root_login_disabled", ["hcc"]) == {}
 
 
 def test_missing_enforcers_lists_variables_no_role_defines(
@@ -173,6 +186,24 @@ BROKEN = {
         ),
         "controls/ssh.yml: controls[0].params.ssh_root_login_disabled.maximum: unknown parameter",
     ),
+    "inventory param naming no variable": (
+        GOOD.replace(
+            "    enforced_by:",
+            "    params: {ssh_root_login_disabled: {allowed_from: {inventory: 3}}}\n"
+            "    enforced_by:",
+        ),
+        "controls/ssh.yml: controls[0].params.ssh_root_login_disabled.allowed_from.inventory: "
+        "must be the only key, naming an inventory variable",
+    ),
+    "inventory param with another key": (
+        GOOD.replace(
+            "    enforced_by:",
+            "    params: {ssh_root_login_disabled: {allowed_from: {inventory: a, default: []}}}\n"
+            "    enforced_by:",
+        ),
+        "controls/ssh.yml: controls[0].params.ssh_root_login_disabled.allowed_from.inventory: "
+        "must be the only key",
+    ),
     "container without reason": (
         GOOD.replace("container: applicable", "container: {status: not_applicable}"),
         "controls/ssh.yml: controls[0].container.reason: not_applicable needs a reason",
@@ -222,6 +253,16 @@ def test_example_waivers_load(catalogue: Catalogue) -> None:
     assert waivers.find("PDIC-BAK-004", "backup-1") is not None
     assert waivers.find("PDIC-BAK-004", "db-1") is None
     assert waivers.find("PDIC-LOG-004", "any-host") is not None
+
+
+def test_lab_waivers_load_and_leave_root_login_to_the_check(catalogue: Catalogue) -> None:
+    # The lab's root exception is declared in its inventory and judged by PDIC-SSH-001 itself:
+    # a waiver would hide root login enabled by hand on a lab host.
+    hosts = load_inventory(REPO / "inventory" / "lab").hosts
+    waivers = load_waivers(CATALOGUE / "waivers.lab.yml", catalogue, dt.date(2026, 1, 1), hosts)
+    assert not waivers.problems and not waivers.expired
+    assert all(waivers.find("PDIC-SSH-001", host) is None for host in hosts)
+    assert waivers.find("PDIC-LOG-005", "hcc-1") is not None
 
 
 def test_expired_waiver_is_returned_as_expired_and_hides_nothing(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pdic.compliance.catalogue import load_catalogue
 from pdic.compliance.checks import Evidence
-from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T
 from pdic.compliance.evaluate import detect_container, evaluate
 
-from .fakes import REPO, FakeHost, fixture_text
+from .fakes import REPO, FakeHost, fixture_text, sshd_replies
 
 C = load_catalogue(REPO / "compliance").controls
 DETECT = "systemd-detect-virt --container"
@@ -37,9 +36,7 @@ def test_auditd_runs_on_a_vm() -> None:
 
 
 def test_container_applicable_controls_run_in_containers() -> None:
-    host = FakeHost(
-        {SSHD_T: fixture_text("sshd-T/debian12-hardened.txt"), SSHD_MATCH_ROOT: (1, "")}
-    )
+    host = FakeHost(sshd_replies(fixture_text("sshd-T/debian12-hardened.txt")))
     container = ("systemd-nspawn", Evidence(DETECT, 0, "systemd-nspawn"))
     outcome = evaluate(C["PDIC-SSH-001"], host, ["portal"], container)
     assert outcome.status == "pass"
@@ -81,3 +78,31 @@ def test_a_check_that_raises_is_an_error_not_a_crash() -> None:
     outcome = evaluate(C["PDIC-SSH-001"], host, ["portal"])
     assert outcome.status == "error"
     assert outcome.message.startswith("ssh_root_login_disabled: AssertionError: unexpected command")
+
+
+def test_inventory_variables_reach_the_check_the_catalogue_names_them_for() -> None:
+    # PDIC-SSH-001's allowed_from is {inventory: ssh_hardening_root_login_from}.
+    match = (
+        "PermitRootLogin no\n"
+        "Match User root Address 10.251.0.1/32\n"
+        "    PermitRootLogin prohibit-password\n"
+    )
+    role = fixture_text("sshd-T/pdic-ssh-hardening.txt")
+    lab = {"ssh_hardening_root_login_from": ["10.251.0.1/32"], "pdic_env": "lab"}
+    outcome = evaluate(C["PDIC-SSH-001"], FakeHost(sshd_replies(role, match)), ["hcc"], None, lab)
+    assert outcome.status == "pass", outcome.message
+    assert "from 10.251.0.1/32 (allowed_from)" in outcome.message
+    for production in ({}, {"ssh_hardening_root_login_from": []}):
+        host = FakeHost(sshd_replies(role, match))
+        assert evaluate(C["PDIC-SSH-001"], host, ["hcc"], None, production).status == "fail"
+
+
+def test_a_bad_inventory_value_is_an_error_naming_it() -> None:
+    host = FakeHost(sshd_replies(fixture_text("sshd-T/pdic-ssh-hardening.txt")))
+    bad = {"ssh_hardening_root_login_from": "10.251.0.1/32"}
+    outcome = evaluate(C["PDIC-SSH-001"], host, ["hcc"], None, bad)
+    assert outcome.status == "error"
+    assert outcome.message == (
+        "ssh_root_login_disabled: ValueError: allowed_from must be a list of addresses, "
+        "not '10.251.0.1/32'"
+    )

@@ -13,21 +13,19 @@ import pytest
 from pdic.cli import main
 from pdic.compliance import runner
 from pdic.compliance.catalogue import ComplianceError, load_catalogue
-from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T
 from pdic.inventory import Host
 
-from .fakes import REPO, FakeHost, fixture_text
+from .fakes import REPO, FakeHost, fixture_text, sshd_replies
 
 CATALOGUE = REPO / "compliance"
 LAB = REPO / "inventory" / "lab"
 
 
-def _sshd(name: str) -> FakeHost:
+def _sshd(name: str, match: object = (1, "")) -> FakeHost:
     return FakeHost(
         {
             "systemd-detect-virt --container": (0, "systemd-nspawn\n"),
-            SSHD_T: fixture_text(f"sshd-T/{name}"),
-            SSHD_MATCH_ROOT: (1, ""),
+            **sshd_replies(fixture_text(f"sshd-T/{name}"), match),
         }
     )
 
@@ -74,6 +72,41 @@ def test_root_login_fails_where_permitted_and_passes_where_hardened() -> None:
     assert status == {"portal-1": "fail", "db-1": "pass"}
     evidence = next(r for r in run.results if r.host == "portal-1").evidence
     assert any("sshd -T" in e.command for e in evidence)
+
+
+def test_the_lab_inventory_allows_root_from_the_control_machine_only(tmp_path: Path) -> None:
+    # The role's sshd_config on every host; the lab inventory's ssh_hardening_root_login_from
+    # reaches the check, a copy of the inventory without it fails the same hosts.
+    match = (
+        "PermitRootLogin no\n"
+        "Match User root Address 10.251.0.1/32\n"
+        "    PermitRootLogin prohibit-password\n"
+    )
+
+    def role(host: Host) -> FakeHost:
+        return _sshd("pdic-ssh-hardening.txt", match)
+
+    def audit(inventory: Path) -> dict[str, str]:
+        run = runner.audit(
+            inventory,
+            catalogue_dir=CATALOGUE,
+            limit="portal-1,hcc-1",
+            controls=["PDIC-SSH-001"],
+            connect=role,
+        )
+        return {r.host: r.outcome for r in run.results}
+
+    assert audit(LAB) == {"portal-1": "pass", "hcc-1": "pass"}
+    production = tmp_path / "inventory"
+    shutil.copytree(LAB, production)
+    hardening = production / "group_vars" / "all" / "hardening.yml"
+    text = hardening.read_text(encoding="utf-8")
+    lab_value = "ssh_hardening_root_login_from:\n  - 10.251.0.1/32\n"
+    assert lab_value in text
+    hardening.write_text(
+        text.replace(lab_value, "ssh_hardening_root_login_from: []\n"), encoding="utf-8"
+    )
+    assert audit(production) == {"portal-1": "fail", "hcc-1": "fail"}
 
 
 def test_unreachable_host_is_an_error_for_each_control_never_a_pass() -> None:
@@ -230,5 +263,7 @@ def test_cli_control_naming_an_unknown_check_is_refused(
     monkeypatch.setattr("pdic.project.project_root", lambda: tmp_path)
     err = _cli_error(monkeypatch, capsys, ["-i", str(LAB), "-o", str(tmp_path)])
     assert err == [
-        "pdic: error: controls/ssh.yml: controls[0].checks[0]: unknown check 'ssh_root_login_off'"
+        "pdic: error: controls/ssh.yml: controls[0].checks[0]: unknown check 'ssh_root_login_off'",
+        "pdic: error: controls/ssh.yml: controls[0].params.ssh_root_login_disabled: is not one of "
+        "this control's checks",
     ]

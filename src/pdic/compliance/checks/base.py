@@ -5,7 +5,7 @@ name with :func:`check`. ``host`` is a pytest-testinfra ``Host`` (anything with
 ``run(command, *args)`` returning ``rc``/``stdout``/``stderr`` will do, which is how the unit
 tests feed recorded outputs). Keyword parameters carry the thresholds; their defaults are pdic's
 and a control may override them in the catalogue (``params:``), so an auditor changes a figure
-in YAML, not in code.
+in YAML, not in code; a parameter may also come from the host's inventory variables.
 
 A check only reads: every command it runs goes through :class:`Probe`, which quotes the
 arguments (``probe.run("stat -c %%a -- %s", path)``) and keeps each command with an excerpt of

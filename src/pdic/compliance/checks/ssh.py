@@ -7,8 +7,10 @@ reaches hosts with the operations account and sudo.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
 
@@ -49,9 +51,9 @@ STRONG_KEX = (
 class SshdConfig:
     """The effective sshd settings of one host; keys are lower case as ``sshd -T`` prints."""
 
-    def __init__(self, probe: Probe) -> None:
+    def __init__(self, probe: Probe, command: str = SSHD_T, *args: object) -> None:
         self.probe = probe
-        result = probe.run(SSHD_T)
+        result = probe.run(command, *args)
         self.ok = result.rc == 0
         self.values: dict[str, list[str]] = {}
         for line in result.stdout.splitlines():
@@ -94,9 +96,66 @@ SSHD_MATCH_ROOT = (
 )
 """The Match blocks and PermitRootLogin lines of the configuration files."""
 
+SSHD_T_ROOT_FROM = SSHD_T + " -C user=root,host=%s,addr=%s"
+"""The effective settings for root connecting from one address (Match blocks applied)."""
 
-def root_login_exceptions(text: str) -> list[str]:
-    """Match blocks that let root in again (``sshd -T`` shows only the global settings)."""
+OUTSIDE_ADDRESSES = ("192.0.2.1", "198.51.100.1", "203.0.113.1")
+"""Documentation addresses (RFC 5737): the first one outside ``allowed_from`` stands for
+"anyone else" when sshd is asked for root's effective PermitRootLogin."""
+
+KEY_ONLY = ("prohibit-password", "without-password", "forced-commands-only")
+"""PermitRootLogin values that never accept a password (sshd -T prints without-password)."""
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class RootLoginException:
+    """A Match block of the configuration files that sets PermitRootLogin to something not no."""
+
+    block: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"PermitRootLogin {self.value} where '{self.block}' applies"
+
+    def address_lists(self) -> list[list[str]]:
+        """The entries of each Address criterion of the block, negated ones left out (they only
+        narrow a list); no list at all when the block has no Address criterion."""
+        words = self.block.split()[1:]
+        return [
+            [e for e in value.strip('"').split(",") if e and not e.startswith("!")]
+            for key, value in zip(words[::2], words[1::2], strict=False)
+            if key.lower() == "address"
+        ]
+
+    def confined_to(self, allowed: Sequence[Network]) -> bool:
+        """Whether the block can only match connections from the ``allowed`` networks.
+
+        A block's criteria must all match, so one Address criterion whose every entry lies in
+        an allowed network confines it. A wildcard or host name pattern is never provably
+        inside one: the block then counts as open to anyone.
+        """
+        return any(
+            all(_within(entry, allowed) for entry in entries) for entries in self.address_lists()
+        )
+
+
+def _within(entry: str, allowed: Sequence[Network]) -> bool:
+    try:
+        network = ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return any(
+        network.version == net.version
+        and int(net.network_address) <= int(network.network_address)
+        and int(network.broadcast_address) <= int(net.broadcast_address)
+        for net in allowed
+    )
+
+
+def root_login_exceptions(text: str) -> list[RootLoginException]:
+    """Match blocks that let root in again (``sshd -T`` alone shows only the global settings)."""
     found = []
     block = None
     for line in text.splitlines():
@@ -106,19 +165,75 @@ def root_login_exceptions(text: str) -> list[str]:
         if words[0].lower() == "match":
             block = " ".join(words)
         elif block and len(words) > 1 and words[1].lower() != "no":
-            found.append(f"PermitRootLogin {words[1]} where '{block}' applies")
+            found.append(RootLoginException(block, words[1]))
     return found
 
 
+def allowed_networks(allowed_from: Sequence[str]) -> list[Network]:
+    """``allowed_from`` as networks; ValueError naming an entry that is not an address/CIDR."""
+    if isinstance(allowed_from, str):
+        raise ValueError(f"allowed_from must be a list of addresses, not {allowed_from!r}")
+    networks = []
+    for entry in allowed_from:
+        try:
+            networks.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            raise ValueError(f"allowed_from: {entry!r} is not an address or network") from None
+    return networks
+
+
+def outside_address(allowed: Sequence[Network]) -> str:
+    """An address outside every allowed network, to ask sshd what anyone else gets."""
+    for address in OUTSIDE_ADDRESSES:
+        if not any(ipaddress.ip_address(address) in net for net in allowed):
+            return address
+    raise ValueError(f"allowed_from covers every address: {[str(n) for n in allowed]}")
+
+
 @check("ssh_root_login_disabled")
-def ssh_root_login_disabled(host: HostLike) -> CheckOutcome:
-    """root cannot log in over SSH, with any method (PermitRootLogin no, in every Match block)."""
+def ssh_root_login_disabled(host: HostLike, *, allowed_from: Sequence[str] = ()) -> CheckOutcome:
+    """root cannot log in over SSH, except with a key from the ``allowed_from`` addresses.
+
+    Three reads: the global PermitRootLogin (``sshd -T``) must be no; sshd's effective value
+    for root connecting from an address outside ``allowed_from`` must be no; and every Match
+    block of the configuration files that lets root in must be limited by its Address
+    criterion to ``allowed_from`` and accept a key only (never a password). The catalogue fills
+    ``allowed_from`` from the inventory (``ssh_hardening_root_login_from``, what the
+    ssh_hardening role allows); empty, as in production, any Match block that lets root in
+    fails. An allowed exception is named in the message.
+    """
+    allowed = allowed_networks(allowed_from)
+    other = outside_address(allowed)
     config = SshdConfig(Probe(host))
     outcome = config.expect({"permitrootlogin": "no"})
     if outcome.status != "pass":
         return outcome
-    exceptions = root_login_exceptions(config.probe.run(SSHD_MATCH_ROOT).stdout)
-    return config.probe.verdict(exceptions, "permitrootlogin no, and no Match block lets root in")
+    probe = config.probe
+    problems = []
+    anyone = SshdConfig(probe, SSHD_T_ROOT_FROM, other, other)
+    if not anyone.ok:
+        return probe.error(f"sshd -T -C failed: cannot read root's settings from {other}")
+    if anyone.get("permitrootlogin") != "no":
+        problems.append(
+            f"root from {other} (outside allowed_from): "
+            f"permitrootlogin is {anyone.get('permitrootlogin')!r}, must be 'no'"
+        )
+    shown = ", ".join(str(n) for n in allowed)
+    accepted = []
+    for exception in root_login_exceptions(probe.run(SSHD_MATCH_ROOT).stdout):
+        if not exception.confined_to(allowed):
+            problems.append(f"{exception} (not limited to {shown})" if allowed else str(exception))
+        elif exception.value.lower() not in KEY_ONLY:
+            problems.append(f"{exception}: root may log in with a password there")
+        else:
+            accepted.append(str(exception))
+    if accepted:
+        return probe.verdict(
+            problems,
+            f"permitrootlogin no for everyone else (root from {other}: no); root with a key "
+            f"only from {shown} (allowed_from): {'; '.join(accepted)}",
+        )
+    return probe.verdict(problems, "permitrootlogin no, and no Match block lets root in")
 
 
 @check("ssh_password_auth_disabled")
