@@ -270,6 +270,19 @@ class _Ctx:
         self.say(text)
 
 
+# Every database a client can connect to, not only those the inventory declares: a database
+# made by hand (or by an application) is restored too and must match as well.
+CLUSTER_DATABASES_SQL = (
+    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+    "AND datname <> 'postgres' ORDER BY 1"
+)
+
+
+def cluster_databases(declared: list[str], rows: list[list[str]]) -> list[str]:
+    """The inventory's databases and those the cluster has, each once, in order."""
+    return sorted({*declared, *(row[0] for row in rows if row and row[0])})
+
+
 def _checksums(host: Any, databases: list[str], *, socket: str = "", what: str) -> Checksums:
     out: Checksums = {}
     target = f"-h {shlex.quote(socket)} -p {SCRATCH_PORT}" if socket else ""
@@ -338,6 +351,9 @@ def run_drill(
             ][0]
             if not LSN_RE.match(lsn):
                 raise DbError(f"{name}: unexpected replay position {lsn!r}")
+            databases = cluster_databases(
+                databases, sql(replica, CLUSTER_DATABASES_SQL, what=f"{name}: databases")
+            )
             ctx.step(f"{name}: checksums at {lsn} of {len(databases)} databases")
             reference = _checksums(replica, databases, what=name)
         finally:
@@ -413,6 +429,16 @@ def run_drill(
             raise DbError("the scratch instance did not finish recovery within an hour")
         log = run(repo, "cat -- %s", f"{data_dir}.log", what="scratch log")
         result.recovery_stop, result.last_transaction = parse_recovery_log(log)
+        if target_at is not None:  # no reference host: what the restored cluster holds
+            databases = cluster_databases(
+                databases,
+                sql(
+                    repo,
+                    CLUSTER_DATABASES_SQL,
+                    what="scratch instance: databases",
+                    extra=f"-h {shlex.quote(data_dir)} -p {SCRATCH_PORT}",
+                ),
+            )
         ctx.step(f"{topo.repository.name}: checksums of the restored databases")
         result.tables = _checksums(repo, databases, socket=data_dir, what="scratch instance")
     finally:

@@ -267,6 +267,31 @@ def test_successful_drill_is_recorded() -> None:
     assert repo.commands[-2].startswith("rm -rf -- /var/tmp/pdic-drill-main-20260301T")
 
 
+def test_cluster_databases_adds_what_the_cluster_has_once() -> None:
+    rows = [["bench_backup"], ["eoffice"], [""]]
+    assert drill.cluster_databases(["eoffice", "hcc"], rows) == ["bench_backup", "eoffice", "hcc"]
+
+
+def test_drill_compares_databases_the_inventory_does_not_declare() -> None:
+    rows = "public.doc|5|abc\n"
+    replica = FakeHost(
+        "db-2",
+        {
+            "pg_get_wal_replay_pause_state": "paused\n",
+            "pg_last_wal_replay_lsn": "0/8001F60\n",
+            "FROM pg_database": "bench_backup\n",
+            "format(": rows,
+        },
+    )
+    repo = FakeHost(
+        "backup-1", {"pg_is_in_recovery": "f\n", "format(": rows, "cat --": RECOVERY_LOG}
+    )
+    hosts = {"db-2": replica, "backup-1": repo}
+    drill.run_drill(LAB, lambda h: hosts[h.name], clock=lambda: 1772400000.0)
+    for host in (replica, repo):
+        assert any("format(" in c and "-d bench_backup" in c for c in host.commands), host.name
+
+
 # -- promote ---------------------------------------------------------------------------------
 
 
