@@ -7,7 +7,8 @@ runs it:
 - ``full_backup``: a full pgBackRest backup (``pgbackrest-backup@full.service`` on backup-1);
 - ``diff_backup``: a differential one after 1 % of the rows changed;
 - ``drill``: ``pdic db restore-drill`` (restore into the scratch instance, compare every table
-  with the paused replica, remove it).
+  of every database with the paused replica, remove it); the generated database must be among
+  them with all of its rows.
 
 Each is repeated ``-n`` times (default 3), medians written with the database and repository
 sizes to bench/results/db_backup_restore.json. The database is dropped at the end. Needs a
@@ -85,6 +86,11 @@ def main() -> int:
                 )
                 if proc.returncode != 0:
                     raise SystemExit(f"drill failed:\n{proc.stdout}\n{proc.stderr}")
+                # The generated database itself was restored and matched, row for row.
+                tables = json.loads(proc.stdout)["tables"]
+                accounts = tables.get(f"{DATABASE}:public.pgbench_accounts", {})
+                if accounts.get("rows") != args.scale * 100_000:
+                    raise SystemExit(f"drill did not restore {DATABASE}: {accounts}")
 
             times["drill"].append(timed(drill))
         repo = backup1.check_output("du -sb /srv/backup/pgbackrest | cut -f1")
