@@ -82,7 +82,7 @@ def test_every_inventory_group_is_covered(catalogue: Catalogue) -> None:
 def test_params_by_group_merge_all_and_the_host_groups(catalogue: Catalogue) -> None:
     control = catalogue.controls["PDIC-NET-002"]
     assert control.check_params("network_firewall_allowlist", ["db"]) == {
-        "allowed_tcp_ports": [22, 9100, 9469, 5432, 9187]
+        "allowed_tcp_ports": [22, 9100, 9469, 5432, 9187, 8432]
     }
     assert control.applies_to(["db"])
     assert not catalogue.controls["PDIC-SVC-005"].applies_to(["db"])

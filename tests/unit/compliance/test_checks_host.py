@@ -599,10 +599,41 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
     ),
     # backups
     (
+        "pgbackrest per stanza of the host's configuration",
+        "backups_pgbackrest_recent",
+        {},
+        {
+            "cat -- /etc/pgbackrest/pgbackrest.conf": "[global]\nrepo1-host=backup-1\n"
+            "[global:archive-push]\ncompress-level=3\n[main]\npg1-path=/var/lib/x\n",
+            "runuser -u postgres -- pgbackrest info --output=json --stanza=main": json.dumps(
+                [{"name": "main", "backup": []}]
+            ),
+            "date +%s": "1700000000\n",
+        },
+        "fail",
+        "stanza main: no backup",
+    ),
+    (
+        "pgbackrest info refused",
+        "backups_pgbackrest_recent",
+        {},
+        {
+            "cat -- /etc/pgbackrest/pgbackrest.conf": "[main]\n",
+            "runuser -u postgres -- pgbackrest info --output=json --stanza=main": (
+                82,
+                "",
+                "ERROR: [082]: access denied",
+            ),
+        },
+        "error",
+        "access denied",
+    ),
+    (
         "pgbackrest fresh",
         "backups_pgbackrest_recent",
         {},
         {
+            "cat -- /etc/pgbackrest/pgbackrest.conf": (1, "", "No such file or directory"),
             "runuser -u postgres -- pgbackrest info --output=json": json.dumps(
                 [
                     {

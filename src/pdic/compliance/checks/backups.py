@@ -12,19 +12,44 @@ from collections.abc import Sequence
 
 from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, as_int, check, stale_paths
 
+PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
+PGBACKREST_INFO = "runuser -u postgres -- pgbackrest info --output=json"
+
+
+def stanza_names(conf: str) -> list[str]:
+    """The stanzas of a pgbackrest.conf: its sections except ``global`` and ``global:CMD``."""
+    names = []
+    for line in conf.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            name = line[1:-1].strip()
+            if name and name.split(":", 1)[0] != "global" and name not in names:
+                names.append(name)
+    return names
+
 
 @check("backups_pgbackrest_recent")
 def backups_pgbackrest_recent(host: HostLike, *, max_age_hours: int = 26) -> CheckOutcome:
     """Every pgBackRest stanza has a backup that finished within ``max_age_hours``."""
     probe = Probe(host)
-    result = probe.run("runuser -u postgres -- pgbackrest info --output=json")
+    # A database host reaches the repository through pgBackRest's TLS server, which lets it
+    # see only its own stanzas: `info` is asked per stanza of the host's configuration
+    # (without --stanza the server refuses the listing: "access denied").
+    conf = probe.run("cat -- %s", PGBACKREST_CONF)
+    names = stanza_names(conf.stdout) if conf.rc == 0 else []
+    commands = [f"{PGBACKREST_INFO} --stanza={name}" for name in names] or [PGBACKREST_INFO]
+    stanzas = []
+    for command in commands:
+        result = probe.run(command)
+        if result.rc != 0:
+            return probe.error(f"pgbackrest info failed: {result.stderr.strip()[:200]}")
+        try:
+            stanzas.extend(json.loads(result.stdout))
+        except json.JSONDecodeError:
+            return probe.error("pgbackrest info did not print JSON")
     now = as_int(probe.run("date +%s").stdout.strip())
-    if result.rc != 0 or now is None:
-        return probe.error("pgbackrest info failed")
-    try:
-        stanzas = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return probe.error("pgbackrest info did not print JSON")
+    if now is None:
+        return probe.error("the host's clock could not be read")
     if not stanzas:
         return probe.failed("no pgBackRest stanza")
     problems = []
