@@ -214,3 +214,12 @@ def test_pdic_exporter_unit_is_hardened(lab: Path) -> None:
         assert f"\n{line}\n" in unit
     assert "/usr/bin/python3 -m pdic.exporter --config /etc/pdic/exporter.yml" in unit
     assert "SupplementaryGroups" not in unit
+
+
+def test_pdic_exporter_reads_the_mail_queue_only_on_mail_hosts(lab: Path) -> None:
+    # postqueue lists the interfaces (netlink) and is setgid postdrop: both only where needed.
+    mail = (lab / "mail-1" / "pdic-exporter.service").read_text(encoding="utf-8")
+    assert "\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK\n" in mail
+    assert "\nSupplementaryGroups=postdrop\n" in mail
+    mon = (lab / "mon-1" / "pdic-exporter.service").read_text(encoding="utf-8")
+    assert "\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n" in mon
