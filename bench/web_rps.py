@@ -8,9 +8,10 @@ The clients run on the control machine (the lab bridge's address) and reach the 
 its address with the site's name for SNI and Host, verifying the certificate against the
 centre's root (read from the CA's publication point unless ``--cafile`` names one). Every
 answer is counted by status: the site's per-client rate limit (``rate_limit``, 20r/s by
-default) answers 429 beyond it, so a run from one address measures the limiter unless the site
-is deployed with a raised limit for the measurement (``rate_limit: 100000r/s`` on it in a copy of
-the inventory); the 2xx rate is the figure that counts. Needs a converged lab (`./scripts/demo`).
+default) answers 429 beyond it, so a run from one address would measure the limiter; the lab
+inventory lists the control machine in ``nginx_rate_limit_exempt``, so what is measured is
+nginx serving the site. The 2xx rate is the figure that counts. Needs a converged lab
+(`./scripts/demo`).
 Writes per-variant rates, latency percentiles and status counts as JSON to
 bench/results/web_rps.json. Usage:
 `.venv/bin/python bench/web_rps.py [--site sotuphap] [--threads 8] [--seconds 10] [-n 3]`.

@@ -12,12 +12,16 @@ changes, and nginx is reloaded, not restarted (the master's pid stays). Idempote
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import INVENTORY, pdic
+
+from pdic.inventory import Inventory
 
 PORTAL = "portal-1"
 CLIENT = "mon-1"
@@ -165,3 +169,39 @@ def test_a_site_added_to_the_inventory_is_served_alone(connect, tmp_path: Path) 
     finally:
         for play in ("common.yml", "web.yml"):
             pdic("deploy", "--limit", limit, "--playbook", f"playbooks/{play}")
+
+
+def _status_codes(argv_prefix: list[str], url: str, count: int) -> list[str]:
+    """curl's argv for ``count`` requests of ``url`` over one kept-alive connection, printing
+    each answer's status on a line."""
+    argv = [*argv_prefix, "-s", "-w", "%{http_code}\\n"]
+    for _ in range(count):
+        argv += ["-o", "/dev/null", url]
+    return argv
+
+
+def test_rate_limit_answers_429_beyond_the_burst_except_to_exempt_networks(
+    connect,  # type: ignore[no-untyped-def]
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    site = SITES[1]
+    url = f"https://{site['hostname']}/"
+    # From the monitoring host: limited like any client (20r/s with a burst of 40).
+    client = connect(CLIENT, sudo=False)
+    argv = _status_codes(["curl", "--cacert", ROOT], url, 120)
+    codes = client.check_output(" ".join(shlex.quote(a) for a in argv)).split()
+    assert len(codes) == 120 and "429" in codes and codes.count("200") >= 40, codes
+    # From the control machine, which the lab lists in nginx_rate_limit_exempt: never limited.
+    root = tmp_path / "root.crt"
+    root.write_text(client.check_output("cat %s", ROOT) + "\n", encoding="utf-8")
+    address = inventory.host(PORTAL).address
+    resolve = f"{site['hostname']}:443:{address}"
+    local = subprocess.run(
+        _status_codes(["curl", "--cacert", str(root), "--resolve", resolve], url, 120),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert local.stdout.split() == ["200"] * 120, local.stdout + local.stderr

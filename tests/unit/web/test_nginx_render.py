@@ -274,6 +274,23 @@ def test_site_limits_maintenance_and_escaping_come_from_the_inventory(
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_exempt_networks_are_not_rate_limited(rendered: Path, tls: Path, tmp_path: Path) -> None:
+    # Without the list every zone counts each client address; with it, an empty key for
+    # those networks (nginx does not count an empty key) and nginx still accepts it.
+    assert "geo " not in rendered.read_text()
+    out = tmp_path / "out"
+    (out / "log").mkdir(parents=True)
+    result = render(LAB, out, tls, nginx_rate_limit_exempt=["10.251.0.1/32", "2001:db8::/64"])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    text = (out / "portal-1.conf").read_text()
+    assert "geo $pdic_rate_exempt {\n    default 0;\n    10.251.0.1/32 1;\n" in text
+    assert '    1 "";\n    default $binary_remote_addr;' in text
+    zones = re.findall(r"(?m)^limit_req_zone (\S+) zone=", text)
+    assert len(zones) == len(SITES) and set(zones) == {"$pdic_rate_key"}
+    check = nginx_check(out / "portal-1.conf", tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
