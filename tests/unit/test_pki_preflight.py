@@ -53,7 +53,16 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(role: str, variables: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    role: str,
+    variables: dict[str, Any],
+    tmp_path: Path,
+    inventory: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The role's preflight tasks on localhost (connection local, no facts). ``inventory``: an
+    inventory (YAML structure) holding localhost, for roles that read groups; ``environ``: more
+    environment for ansible-playbook (and so for commands run on localhost)."""
     playbook = tmp_path / "preflight.yml"
     playbook.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
@@ -62,14 +71,20 @@ def _run(role: str, variables: dict[str, Any], tmp_path: Path) -> subprocess.Com
     )
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps(variables))
+    hosts = "localhost,"
+    if inventory is not None:
+        hosts = str(tmp_path / "inventory.json")  # JSON is YAML: the yaml inventory plugin reads it
+        Path(hosts).write_text(json.dumps(inventory))
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_CACHE_PLUGIN": "memory",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
+        **(environ or {}),
     }
     return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(playbook), "-e", f"@{extra}"],
+        [str(ANSIBLE_PLAYBOOK), "-i", hosts, str(playbook), "-e", f"@{extra}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -236,6 +251,11 @@ def test_bad_ca_input_fails_naming_the_variable(
             "pki_trust_certificates: entry 'Root CA' must have a name (a slug)",
             id="name-not-a-slug",
         ),
+        pytest.param(
+            [{"name": "pdic-root", "content": "-----BEGIN CERTIFICATE-----"}] * 2,
+            "pki_trust_certificates: names must be distinct, got pdic-root, pdic-root",
+            id="names-not-distinct",
+        ),
     ],
 )
 def test_bad_trust_input_fails_naming_the_variable(
@@ -243,3 +263,26 @@ def test_bad_trust_input_fails_naming_the_variable(
 ) -> None:
     run = _run("pki_trust", {"pki_trust_certificates": certificates}, tmp_path)
     _assert_fails_saying(run, expected)
+
+
+def test_every_bad_trust_input_is_named_at_once(tmp_path: Path) -> None:
+    certificates = [
+        {"name": "pdic-root", "content": "not a certificate"},
+        {"name": "national", "content": "-----BEGIN CERTIFICATE-----"},
+    ]
+    variables = {"pki_trust_certificates": certificates, "pki_trust_dir": "/etc/ssl/certs"}
+    _assert_fails_saying(
+        _run("pki_trust", variables, tmp_path),
+        "pki_trust_certificates: entry 'pdic-root' must have a name (a slug) and content holding"
+        " one PEM certificate; pki_trust_dir must be a directory directly under"
+        " /usr/local/share/ca-certificates, got '/etc/ssl/certs'",
+    )
+
+
+def test_an_authority_without_a_host_is_named_not_read(chain: Path, tmp_path: Path) -> None:
+    variables = _cert_vars(chain)
+    del variables["pki_cert_authorities"][0]["host"]
+    _assert_fails_saying(
+        _run("pki_cert", variables, tmp_path),
+        "pki_cert_authorities must list the signing authorities (name, host, cert, key, chain,",
+    )

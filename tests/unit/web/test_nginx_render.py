@@ -323,3 +323,32 @@ def test_a_missing_certificate_fails_in_preflight(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "no certificate for some sites, missing:" in result.stdout
     assert f"{tmp_path}/site-{SITES[0]['name']}.fullchain.pem" in result.stdout
+
+
+def test_every_bad_input_is_named_in_one_message(tls: Path, tmp_path: Path) -> None:
+    """The role checks all its input in one assertion: two bad sites and a bad default are
+    reported together, one line, each naming its variable; the certificates are not looked
+    for until the sites are well formed."""
+    sites = [dict(SITES[0], rate_limit="20r/h"), dict(SITES[1], body_size="10MB"), *SITES[2:]]
+    out = tmp_path / "out"
+    out.mkdir()
+    result = render(LAB, out, tls, portal_sites=sites, nginx_frame_options="ALLOWALL")
+    assert result.returncode != 0
+    (fatal,) = [line for line in result.stdout.splitlines() if line.startswith("fatal: [")]
+    message = json.loads(fatal.split(" => ", 1)[1])["msg"]
+    assert f"nginx_sites[{SITES[0]['name']}]: name must be a slug" in message
+    assert "rate_limit like 20r/s or 600r/m (got '20r/h')" in message
+    assert f"; nginx_sites[{SITES[1]['name']}]: name must be a slug" in message
+    assert "body_size a number with k, m or g (got '10MB')" in message
+    assert "; nginx_rate_limit must be like 20r/s or 600r/m" in message
+    assert "nginx_frame_options DENY or SAMEORIGIN" in message
+    assert "no certificate" not in message
+
+
+def test_two_sites_with_one_hostname_fail_in_preflight(tls: Path, tmp_path: Path) -> None:
+    sites = [SITES[0], dict(SITES[1], hostname=SITES[0]["hostname"]), *SITES[2:]]
+    out = tmp_path / "out"
+    out.mkdir()
+    result = render(LAB, out, tls, portal_sites=sites)
+    assert result.returncode != 0
+    assert "nginx_sites: duplicate site name or hostname among" in result.stdout

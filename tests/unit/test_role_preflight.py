@@ -1,0 +1,595 @@
+"""Each role checks its input in one assertion: good input passes, and every bad input is named.
+
+Runs a role's preflight tasks with ansible-playbook on the controller (connection local), as
+tests/unit/test_pki_preflight.py does for the PKI roles and test_firewall_preflight.py for the
+firewall; the nginx role's are in web/test_nginx_render.py (the render tests of app/ and mail/
+run these roles' preflight on the lab inventory too). A role reports every problem it
+finds at once, one message each, in one line joined by '; ': so one run with every independent
+input wrong shows every message. A check that reads what an earlier one vouches for (a name, a
+declared owner) runs once that one passes; those have runs of their own.
+"""
+
+from __future__ import annotations
+
+import getpass
+import grp
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_pki_preflight import _run
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "inventory" / "lab"
+DEBIAN_12 = {
+    "distribution": "Debian",
+    "distribution_major_version": "12",
+    "distribution_version": "12.5",
+}
+
+
+def _failure(run: subprocess.CompletedProcess[str]) -> str:
+    """The message of the play's one failed task; the play must have failed on it."""
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    fatal = [line for line in run.stdout.splitlines() if line.startswith("fatal: [")]
+    assert len(fatal) == 1, output
+    result = json.loads(fatal[0].split(" => ", 1)[1])
+    assert "assertion" in result, output  # the role's assertion, not an error on the way
+    message = str(result["msg"])
+    assert "\n" not in message
+    return message
+
+
+def _assert_says_all(message: str, *expected: str) -> None:
+    missing = [text for text in expected if text not in message]
+    assert not missing, f"{missing} not in: {message}"
+
+
+def _passes(run: subprocess.CompletedProcess[str]) -> None:
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _vars(**variables: Any) -> dict[str, Any]:
+    return {"ansible_python_interpreter": sys.executable, **variables}
+
+
+# common
+
+
+COMMON = _vars(
+    ansible_facts=DEBIAN_12,
+    pdic_ops_user="pdicops",
+    pdic_ops_authorized_keys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA pdicops"],
+)
+
+
+def test_common_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("common", COMMON, tmp_path))
+
+
+def test_common_names_every_bad_input(tmp_path: Path) -> None:
+    bad = {
+        "ansible_facts": {
+            **DEBIAN_12,
+            "distribution_major_version": "11",
+            "distribution_version": "11.9",
+        },
+        "common_ops_user": "Ops User",
+        "common_ops_authorized_keys": ["not a key"],
+        "common_timezone": "Asia/Ho Chi Minh",
+        "common_locales": ["vi_VN"],
+        "common_default_locale": "fr_FR.UTF-8",
+        "common_ntp_servers": [{"pool": True}],
+    }
+    message = _failure(_run("common", {**COMMON, **bad}, tmp_path))
+    _assert_says_all(
+        message,
+        "role common supports Debian 12 (bookworm) only; localhost runs Debian 11.9; ",
+        "common_ops_user (default: the inventory's pdic_ops_user) must be a Unix user name,"
+        " got 'Ops User'",
+        "common_ops_authorized_keys (default: the inventory's pdic_ops_authorized_keys and the"
+        " files in pdic_ops_authorized_key_files) must hold at least one OpenSSH public key",
+        "common_timezone must be a name under /usr/share/zoneinfo such as Asia/Ho_Chi_Minh,"
+        " got 'Asia/Ho Chi Minh'",
+        "common_locales must be UTF-8 locale names (xx_YY.UTF-8) and common_default_locale"
+        " ('fr_FR.UTF-8') must be C.UTF-8 or one of common_locales",
+        "common_ntp_servers must list at least one time source, each with a host",
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        pytest.param({"common_ops_user": ""}, "common_ops_user", id="no-ops-user"),
+        pytest.param({"common_ntp_servers": []}, "common_ntp_servers must list", id="no-ntp"),
+    ],
+)
+def test_common_names_one_bad_input_alone(
+    tmp_path: Path, bad: dict[str, Any], expected: str
+) -> None:
+    message = _failure(_run("common", {**COMMON, **bad}, tmp_path))
+    assert message.startswith(expected)
+    assert "; " not in message
+
+
+# alertmanager
+
+
+def test_alertmanager_accepts_its_defaults(tmp_path: Path) -> None:
+    _passes(_run("alertmanager", _vars(), tmp_path))
+
+
+def test_alertmanager_names_every_bad_receiver_and_timing(tmp_path: Path) -> None:
+    receivers = [
+        {"name": "oncall", "email_to": ["oncall@example.org"]},
+        {"name": "Web Team", "email_to": ["web@example.org"]},
+        {"name": "db", "email_to": "db@example.org"},
+        {"name": "mail", "email_to": ["postmaster"]},
+    ]
+    variables = _vars(
+        alertmanager_receivers=receivers,
+        alertmanager_group_wait="30 s",
+        alertmanager_repeat_interval="4hours",
+    )
+    message = _failure(_run("alertmanager", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "alertmanager_receivers: 'Web Team' needs a name (a slug) and email_to, a list of mail"
+        " addresses; got ['web@example.org']",
+        "alertmanager_receivers: 'db' needs a name (a slug)",
+        "alertmanager_receivers: 'mail' needs a name (a slug)",
+        "alertmanager_group_wait must be a duration such as 30s, 5m or 4h, got '30 s'",
+        "alertmanager_repeat_interval must be a duration such as 30s, 5m or 4h, got '4hours'",
+    )
+    assert "'oncall'" not in message
+    assert "alertmanager_group_interval" not in message
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"alertmanager_default_receiver": "nobody"}, id="unknown-default"),
+        pytest.param(
+            {"alertmanager_teams": [{"name": "web", "receiver": "nobody"}]}, id="unknown-receiver"
+        ),
+        pytest.param({"alertmanager_teams": [{"name": "web"}]}, id="no-receiver"),
+        pytest.param(
+            {"alertmanager_teams": [{"name": "sales", "receiver": "oncall"}]}, id="unknown-team"
+        ),
+    ],
+)
+def test_alertmanager_routes_go_to_known_receivers(tmp_path: Path, bad: dict[str, Any]) -> None:
+    message = _failure(_run("alertmanager", _vars(**bad), tmp_path))
+    assert message.startswith("alertmanager_default_receiver ('")
+    _assert_says_all(message, "must name one of alertmanager_receivers (oncall)")
+
+
+# hardening
+
+
+HARDENING = _vars(ansible_facts=DEBIAN_12, hardening_log_forwarding=False)
+
+
+def test_hardening_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("hardening", HARDENING, tmp_path))
+
+
+def test_hardening_names_every_bad_input(tmp_path: Path) -> None:
+    bad = {
+        "ansible_facts": {**DEBIAN_12, "distribution": "Ubuntu"},
+        "hardening_password_max_days": 0,
+        "hardening_key_only_accounts": ["Backup"],
+        "hardening_sudo_logfile": "/var/log/sudo log",
+        "hardening_log_forwarding": True,
+        "hardening_log_server": "nosuch",
+        "hardening_sysctl_network": {"net.ipv4.ip_forward": "off"},
+        "hardening_file_permissions": [
+            {"path": "/etc/shadow", "mode": "0640", "owner": "root", "group": "shadow"},
+            {"path": "/etc/gshadow", "mode": "640", "owner": "root", "group": "shadow"},
+        ],
+    }
+    message = _failure(_run("hardening", {**HARDENING, **bad}, tmp_path))
+    _assert_says_all(
+        message,
+        "role hardening supports Debian 12 (bookworm) only; localhost runs Ubuntu 12.5",
+        "hardening_password_max_days more than hardening_password_min_days (0 / ",
+        "hardening_key_only_accounts must list Unix user names, got ['Backup']",
+        "hardening_sudo_logfile must be an absolute path without spaces or quotes,"
+        " got '/var/log/sudo log'",
+        "hardening_log_server must name a host of the inventory when hardening_log_forwarding is on"
+        " (got 'nosuch'; set hardening_log_forwarding: false to send logs nowhere)",
+        "hardening_sysctl_network and hardening_sysctl_kernel values must be whole numbers",
+        "hardening_file_permissions entries need path (absolute), mode ('0640'), owner and group;"
+        " got {'path': '/etc/gshadow', 'mode': '640', 'owner': 'root', 'group': 'shadow'}",
+    )
+    assert "/etc/shadow'" not in message
+
+
+# pdic_exporter
+
+
+def test_pdic_exporter_accepts_its_defaults(tmp_path: Path) -> None:
+    _passes(_run("pdic_exporter", _vars(), tmp_path))
+
+
+def test_pdic_exporter_names_every_bad_input(tmp_path: Path) -> None:
+    variables = _vars(
+        pdic_exporter_port=0,
+        pdic_exporter_certificate_paths=["/etc/pdic/pki/*.pem", "pki/host.pem"],
+        pdic_exporter_supplementary_groups=["ssl cert"],
+    )
+    message = _failure(_run("pdic_exporter", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "pdic_exporter_port must be a TCP port and pdic_exporter_listen_address an address;"
+        " got '0.0.0.0' and '0'",
+        "pdic_exporter_certificate_paths and pdic_exporter_crl_paths must be absolute paths or"
+        " globs; got pki/host.pem",
+        "pdic_exporter_supplementary_groups must list group names, got ['ssl cert']",
+    )
+
+
+# pgbackrest: localhost is the repository host; db-1 is never contacted
+
+
+def _backup_inventory(repo: bool = True) -> dict[str, Any]:
+    local = {"localhost": {"ansible_connection": "local"}}
+    backup = {"hosts": local} if repo else {"hosts": {}}
+    return {"all": {"children": {"backup": backup, "db": {"hosts": {"db-1": {}}}}}}
+
+
+PGBACKREST = _vars(pgbackrest_domain="lab.example", pgbackrest_cipher_pass="c" * 32)
+
+
+def test_pgbackrest_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("pgbackrest", PGBACKREST, tmp_path, _backup_inventory()))
+
+
+def test_pgbackrest_names_every_bad_input(tmp_path: Path) -> None:
+    variables = {
+        **PGBACKREST,
+        "pgbackrest_domain": "",
+        "pgbackrest_retention_diff": 0,
+        "pgbackrest_cipher_pass": "short",
+    }
+    message = _failure(_run("pgbackrest", variables, tmp_path, _backup_inventory()))
+    _assert_says_all(
+        message,
+        "pgbackrest needs exactly one host in group backup (found localhost), not a database host,"
+        " at least one in db, and pgbackrest_domain (default pdic_domain)",
+        "pgbackrest_retention_full (2) and pgbackrest_retention_diff (0) must be whole numbers"
+        " >= 1",
+        "pgbackrest_cipher_pass (default vault_pgbackrest_cipher_pass) is not set or shorter"
+        " than 32",
+    )
+
+
+def test_pgbackrest_needs_a_repository_host_and_the_key_only_there(tmp_path: Path) -> None:
+    variables = {**PGBACKREST, "pgbackrest_cipher_pass": ""}
+    message = _failure(_run("pgbackrest", variables, tmp_path, _backup_inventory(repo=False)))
+    assert message.startswith("pgbackrest needs exactly one host in group backup (found none)")
+    assert "pgbackrest_cipher_pass" not in message
+
+
+# postgresql: localhost is the primary of group db
+
+
+def _db_inventory(role: str = "primary") -> dict[str, Any]:
+    host = {"ansible_connection": "local", "postgresql_role": role}
+    return {"all": {"children": {"db": {"hosts": {"localhost": host}}, "portal": {}}}}
+
+
+POSTGRESQL = _vars(
+    postgresql_domain="lab.example",
+    postgresql_memory_mb=1024,
+    postgresql_roles=[
+        {"name": "replicator", "groups": ["db"]},
+        {"name": "portal_owner"},
+        {"name": "portal_app", "groups": ["db"], "databases": ["portal"]},
+    ],
+    postgresql_databases=[{"name": "portal", "owner": "portal_owner"}],
+    vault_postgresql_password_replicator="r" * 16,
+    vault_postgresql_password_portal_app="p" * 16,
+)
+
+
+def test_postgresql_accepts_good_input(tmp_path: Path) -> None:
+    variables = {**POSTGRESQL, "_postgresql_fence_file": str(tmp_path / "no-fence")}
+    _passes(_run("postgresql", variables, tmp_path, _db_inventory()))
+
+
+def test_postgresql_names_every_bad_input(tmp_path: Path) -> None:
+    fence = tmp_path / "db-fenced"
+    fence.write_text("fenced\n")
+    roles = [
+        {"name": "replicator", "groups": ["backup"]},
+        {"name": "portal_owner"},
+        {"name": "portal_app", "groups": ["db"], "databases": ["portal"]},
+        {"name": "orphan"},
+        {"name": "ghost_app", "groups": ["nosuch"], "databases": ["nosuch"]},
+    ]
+    variables = {
+        **POSTGRESQL,
+        "postgresql_roles": roles,
+        "vault_postgresql_password_portal_app": "short",
+        "vault_postgresql_password_ghost_app": "g" * 16,
+        "postgresql_max_connections": 5,
+        "_postgresql_fence_file": str(fence),
+    }
+    message = _failure(_run("postgresql", variables, tmp_path, _db_inventory()))
+    _assert_says_all(
+        message,
+        "postgresql_roles[orphan]: a role that owns no database needs groups (hosts that connect as"
+        " it), its groups must be inventory groups and its databases in postgresql_databases"
+        " (groups: none; databases: none)",
+        "postgresql_roles[ghost_app]: a role that owns no database needs groups",
+        "(groups: nosuch; databases: nosuch)",
+        "postgresql_replication_user 'replicator' must be in postgresql_roles with groups"
+        " including 'db'",
+        "vault_postgresql_password_portal_app is not set (or shorter than 16): declare it in"
+        " pdic_secrets and run `pdic secrets ensure` (pdic deploy does)",
+        "postgresql_allow_restart must be true or false, postgresql_memory_mb >= 256,"
+        " postgresql_max_connections >= 10, postgresql_domain (default pdic_domain) set",
+        f"localhost was fenced by `pdic db promote` ({fence}) but the inventory still makes it the"
+        " primary",
+    )
+    assert "postgresql_roles[portal_owner]" not in message
+    assert "vault_postgresql_password_replicator" not in message
+
+
+def test_postgresql_names_a_bad_host_role_and_an_undeclared_owner(tmp_path: Path) -> None:
+    variables = {
+        **POSTGRESQL,
+        "postgresql_databases": [{"name": "portal", "owner": "nobody"}],
+        "_postgresql_fence_file": str(tmp_path / "no-fence"),
+    }
+    message = _failure(_run("postgresql", variables, tmp_path, _db_inventory(role="leader")))
+    _assert_says_all(
+        message,
+        "postgresql_role of localhost must be primary or replica ('leader'), and group db exactly"
+        " one primary (found: none)",
+        "postgresql_databases: owner not in postgresql_roles: nobody",
+    )
+    # The roles are checked against the databases' owners once those are declared.
+    assert "postgresql_roles[" not in message
+
+
+def test_a_fenced_replica_passes(tmp_path: Path) -> None:
+    fence = tmp_path / "db-fenced"
+    fence.write_text("fenced\n")
+    inventory = _db_inventory()
+    inventory["all"]["children"]["db"]["hosts"]["db-2"] = {"postgresql_role": "replica"}
+    inventory["all"]["children"]["db"]["hosts"]["localhost"]["postgresql_role"] = "replica"
+    inventory["all"]["children"]["db"]["hosts"]["db-2"]["postgresql_role"] = "primary"
+    variables = {**POSTGRESQL, "_postgresql_fence_file": str(fence)}
+    _passes(_run("postgresql", variables, tmp_path, inventory))
+
+
+# prometheus: the targets come from the lab inventory (read, never contacted)
+
+
+PROMETHEUS = _vars(
+    prometheus_inventory_dir=str(LAB),
+    prometheus_rules_source_dir=str(ROOT / "monitoring" / "prometheus" / "rules"),
+)
+
+
+def test_prometheus_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("prometheus", PROMETHEUS, tmp_path))
+
+
+def test_prometheus_names_every_bad_input(tmp_path: Path) -> None:
+    variables = {
+        **PROMETHEUS,
+        "prometheus_evaluation_interval": "1 minute",
+        "prometheus_file_sd_jobs": ["node", "nosuch"],
+        "prometheus_port": 99999,
+    }
+    message = _failure(_run("prometheus", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "prometheus_evaluation_interval must be a Prometheus duration such as 15s, 1m or 15d,"
+        " got '1 minute'",
+        "prometheus_file_sd_jobs: no targets are generated for nosuch (known: ",
+        "prometheus_port must be a TCP port (got '99999') and prometheus_rules_source_dir",
+    )
+    assert "prometheus_scrape_interval" not in message
+
+
+# ssh_hardening: the connecting account is the one running the tests
+
+
+def _ssh_vars(**variables: Any) -> dict[str, Any]:
+    user = getpass.getuser()
+    defaults = {
+        "ansible_user": user,
+        "ssh_hardening_allow_groups": [grp.getgrgid(os.getgid()).gr_name],
+        "ssh_hardening_password_authentication": True,
+        "ssh_hardening_permit_root_login": "prohibit-password" if user == "root" else "no",
+    }
+    return _vars(**{**defaults, **variables})
+
+
+def test_ssh_hardening_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("ssh_hardening", _ssh_vars(), tmp_path))
+
+
+def test_ssh_hardening_names_every_bad_input(tmp_path: Path) -> None:
+    variables = _ssh_vars(
+        ssh_hardening_log_level="LOUD",
+        ssh_hardening_root_login_from=["control.example"],
+    )
+    message = _failure(_run("ssh_hardening", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "ssh_hardening_permit_root_login must be no, prohibit-password, forced-commands-only or"
+        " yes,",
+        "ssh_hardening_log_level an sshd LogLevel",
+        "ssh_hardening_root_login_from must list addresses or CIDRs, got ['control.example']",
+    )
+    assert "locked out" not in message
+
+
+def test_ssh_hardening_refuses_to_lock_the_connecting_account_out(tmp_path: Path) -> None:
+    variables = _ssh_vars(ansible_user="pdic-no-such-user", ssh_hardening_allow_groups=["nobody"])
+    message = _failure(_run("ssh_hardening", variables, tmp_path))
+    assert message.startswith(
+        "localhost: Ansible connects as pdic-no-such-user, who would be locked out by the new sshd"
+        " configuration: the account must exist, be in one of ssh_hardening_allow_groups (nobody)"
+    )
+
+
+# The roles already checked in one assertion: one bad input each.
+
+
+@pytest.mark.parametrize(
+    ("role", "bad", "expected"),
+    [
+        pytest.param(
+            "blackbox_exporter",
+            {"blackbox_exporter_timeout": "5 seconds"},
+            "blackbox_exporter_port must be a TCP port, blackbox_exporter_timeout a duration",
+            id="blackbox_exporter",
+        ),
+        pytest.param(
+            "node_exporter",
+            {"node_exporter_extra_args": ["--collector.processes --web.disable"]},
+            "node_exporter_extra_args flags such as --collector.processes (no spaces)",
+            id="node_exporter",
+        ),
+        pytest.param(
+            "grafana",
+            {
+                "grafana_apt_repository": "http://apt.grafana.com",
+                "grafana_dashboards_source_dir": str(ROOT / "monitoring/grafana/dashboards"),
+            },
+            "grafana_apt_repository and grafana_apt_key_url must be https:// URLs",
+            id="grafana",
+        ),
+    ],
+)
+def test_one_assertion_roles_name_the_bad_input(
+    tmp_path: Path, role: str, bad: dict[str, Any], expected: str
+) -> None:
+    message = _failure(_run(role, _vars(**bad), tmp_path))
+    assert expected in message
+
+
+# mail: localhost is the mail host; the certificate's presence is read from its files
+
+
+def _mail_inventory() -> dict[str, Any]:
+    return {
+        "all": {"children": {"mail": {"hosts": {"localhost": {"ansible_connection": "local"}}}}}
+    }
+
+
+def _mail_vars(tmp_path: Path, **variables: Any) -> dict[str, Any]:
+    (tmp_path / "mail.fullchain.pem").write_text("certificate\n")
+    (tmp_path / "mail.key").write_text("key\n")
+    return _vars(
+        mail_domains=[{"name": "lab.example.org"}],
+        mail_mailboxes=[{"address": "an@lab.example.org", "quota": "2G"}],
+        mail_password_seed="s" * 16,
+        mail_hostname="mail-1.lab.example.org",
+        mail_tls_certificate=str(tmp_path / "mail.fullchain.pem"),
+        mail_tls_key=str(tmp_path / "mail.key"),
+        **variables,
+    )
+
+
+def test_mail_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("mail", _mail_vars(tmp_path), tmp_path, _mail_inventory()))
+
+
+def test_mail_names_every_bad_input(tmp_path: Path) -> None:
+    variables = {
+        **_mail_vars(tmp_path),
+        "mail_hostname": "mail_1",
+        "mail_vmail_uid": 50,
+        "mail_mailboxes": [
+            {"address": "an@lab.example.org", "quota": "2G"},
+            {"address": "binh@lab.example.org", "quota": "2GB"},
+        ],
+        "mail_password_seed": "short",
+        "mail_tls_key": str(tmp_path / "missing.key"),
+    }
+    message = _failure(_run("mail", variables, tmp_path, _mail_inventory()))
+    _assert_says_all(
+        message,
+        "mail_hostname ('mail_1') and every mail_domains name must be DNS names,",
+        "mail_quota_warning_percent 1..99, mail_vmail_uid >= 100",
+        "mail_mailboxes: a quota must be a whole number and K, M, G or T (such as 2G) and state"
+        " active or disabled; not so for binh@lab.example.org",
+        "mail_password_seed is missing or shorter than 16 characters",
+        f"localhost: missing {tmp_path}/missing.key. The mail certificate comes from the"
+        " centre's CA",
+    )
+    assert "an@lab.example.org" not in message
+
+
+# app_service: the artifact is a file on the controller with the inventory's checksum
+
+
+def _app(tmp_path: Path, **entry: Any) -> dict[str, Any]:
+    archive = tmp_path / "eoffice-1.tar.gz"
+    archive.write_bytes(b"release 1")
+    artifact = {"version": "1", "sha256": hashlib.sha256(b"release 1").hexdigest()}
+    app = {
+        "name": "eoffice",
+        "port": 8001,
+        "version": "1",
+        "artifacts": [{**artifact, "source": str(archive)}],
+        "secrets": {"SECRET_KEY": "vault_app_secret_key_eoffice"},
+    }
+    return {**app, **entry}
+
+
+def _app_vars(*apps: dict[str, Any], **variables: Any) -> dict[str, Any]:
+    secrets = {"vault_app_secret_key_eoffice": "k" * 48}
+    return _vars(app_service_apps=list(apps), **{**secrets, **variables})
+
+
+def test_app_service_accepts_good_input(tmp_path: Path) -> None:
+    _passes(_run("app_service", _app_vars(_app(tmp_path)), tmp_path))
+
+
+def test_app_service_names_every_bad_input(tmp_path: Path) -> None:
+    bad = _app(tmp_path, name="hcc", port=80, environment={"PDIC_APP_X": "1"})
+    variables = _app_vars(_app(tmp_path), bad, app_service_db_sslmode="disable")
+    message = _failure(_run("app_service", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "app_service_apps[hcc]: name must be a slug of at most 24 characters, port a whole number"
+        " 1024..65535 (got '80')",
+        "app_service_db_sslmode verify-full, verify-ca or require (got 'disable')",
+    )
+    assert "app_service_apps[eoffice]" not in message
+    # The vault and the artifacts are looked at once every application is well formed.
+    assert "is not set" not in message and "does not exist" not in message
+
+
+def test_app_service_names_a_missing_secret_without_its_value(tmp_path: Path) -> None:
+    variables = _app_vars(_app(tmp_path), vault_app_secret_key_eoffice="short-secret")
+    message = _failure(_run("app_service", variables, tmp_path))
+    assert message.startswith(
+        "eoffice: vault_postgresql_password_ or one of ['vault_app_secret_key_eoffice'] is not set"
+        " (or shorter than 16)"
+    )
+    assert "short-secret" not in message
+
+
+def test_app_service_names_a_missing_artifact(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    app["artifacts"][0]["source"] = str(tmp_path / "missing.tar.gz")
+    message = _failure(_run("app_service", _app_vars(app), tmp_path))
+    assert message == (
+        f"eoffice 1: {tmp_path}/missing.tar.gz does not exist (the reference applications are"
+        " built by `pdic app build`)"
+    )
