@@ -246,13 +246,16 @@ def test_drill_removes_the_scratch_instance_when_the_restore_fails() -> None:
     assert not any("pdic-backup-state" in c for c in repo.commands)
 
 
-def test_successful_drill_is_recorded() -> None:
+def _latest_drill(cluster_databases: str = "") -> tuple[drill.DrillResult, FakeHost, FakeHost]:
+    """A drill without --target against a paused replica and a repository that both answer;
+    the replica's cluster also holds ``cluster_databases`` (one name a line)."""
     rows = "public.doc|5|abc\n"
     replica = FakeHost(
         "db-2",
         {
             "pg_get_wal_replay_pause_state": "paused\n",
             "pg_last_wal_replay_lsn": "0/8001F60\n",
+            "FROM pg_database": cluster_databases,
             "format(": rows,
         },
     )
@@ -261,6 +264,11 @@ def test_successful_drill_is_recorded() -> None:
     )
     hosts = {"db-2": replica, "backup-1": repo}
     result = drill.run_drill(LAB, lambda h: hosts[h.name], clock=lambda: 1772400000.0)
+    return result, replica, repo
+
+
+def test_successful_drill_is_recorded() -> None:
+    result, _, repo = _latest_drill()
     assert result.success and len(result.tables) == len(LAB.vars["postgresql_databases"])
     assert any("--type=lsn" in c and "--target=0/8001F60" in c for c in repo.commands)
     assert any("pdic-backup-state" in c and " drill main 1772400000" in c for c in repo.commands)
@@ -273,21 +281,8 @@ def test_cluster_databases_adds_what_the_cluster_has_once() -> None:
 
 
 def test_drill_compares_databases_the_inventory_does_not_declare() -> None:
-    rows = "public.doc|5|abc\n"
-    replica = FakeHost(
-        "db-2",
-        {
-            "pg_get_wal_replay_pause_state": "paused\n",
-            "pg_last_wal_replay_lsn": "0/8001F60\n",
-            "FROM pg_database": "bench_backup\n",
-            "format(": rows,
-        },
-    )
-    repo = FakeHost(
-        "backup-1", {"pg_is_in_recovery": "f\n", "format(": rows, "cat --": RECOVERY_LOG}
-    )
-    hosts = {"db-2": replica, "backup-1": repo}
-    drill.run_drill(LAB, lambda h: hosts[h.name], clock=lambda: 1772400000.0)
+    result, replica, repo = _latest_drill("bench_backup\n")
+    assert result.success
     for host in (replica, repo):
         assert any("format(" in c and "-d bench_backup" in c for c in host.commands), host.name
 
