@@ -234,19 +234,27 @@ class _Run:
         return releases
 
 
-def _setup(
+def _start(
+    action: str,
+    version: str | None,
     app: Application,
     addresses: dict[str, str],
     transport: Transport,
+    serial: int,
     timeout: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     say: Callable[[str], None],
-) -> _Run:
+) -> tuple[_Run, Report, list[list[str]], dict[str, Release] | None]:
+    """What upgrade and rollback begin with: the batches, the run, its report and every host's
+    release (None when one cannot be read: the report says where it stopped)."""
+    groups = batches(list(addresses), serial)
     if timeout <= 0:
         raise AppError(f"--timeout: {timeout} is not a number of seconds > 0")
     servers = {host: server_address(address, app.port) for host, address in addresses.items()}
-    return _Run(app, list(addresses), servers, transport, timeout, clock, sleep, say)
+    run = _Run(app, list(addresses), servers, transport, timeout, clock, sleep, say)
+    report = Report(action, app.name, version, serial, [HostReport(h) for h in run.hosts])
+    return run, report, groups, run.read(report)
 
 
 def upgrade(
@@ -263,13 +271,10 @@ def upgrade(
 ) -> Report:
     """Upgrade ``app`` to ``version`` on the hosts of ``addresses`` (host -> address, in order)."""
     artifact = app.artifact(version)
-    groups = batches(list(addresses), serial)
-    run = _setup(app, addresses, transport, timeout, clock, sleep, say)
-    report = Report(
-        "upgrade", app.name, artifact.version, serial, [HostReport(h) for h in run.hosts]
+    run, report, groups, releases = _start(
+        "upgrade", artifact.version, app, addresses, transport, serial, timeout, clock, sleep, say
     )
     by_host = {h.host: h for h in report.hosts}
-    releases = run.read(report)
     if releases is None:
         return report
     for batch in groups:
@@ -385,11 +390,10 @@ def rollback(
     say: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Each host of ``addresses`` back to its previous release, batch by batch."""
-    groups = batches(list(addresses), serial)
-    run = _setup(app, addresses, transport, timeout, clock, sleep, say)
-    report = Report("rollback", app.name, None, serial, [HostReport(h) for h in run.hosts])
+    run, report, groups, releases = _start(
+        "rollback", None, app, addresses, transport, serial, timeout, clock, sleep, say
+    )
     by_host = {h.host: h for h in report.hosts}
-    releases = run.read(report)
     if releases is None:
         return report
     for batch in groups:
