@@ -21,10 +21,8 @@ generates its own.
 
 from __future__ import annotations
 
-import os
 import secrets as random
 import string
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import yaml
 
 from pdic.errors import PdicError
+from pdic.files import write_atomically
 from pdic.inventory import Inventory, load_valid_inventory
 
 VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
@@ -120,15 +119,7 @@ def write_vault(path: Path, data: Mapping[str, Any], password_file: Path) -> Non
     body += yaml.safe_dump(dict(sorted(data.items())), default_flow_style=False)
     encrypted = _vault(password_file).encrypt(body.encode("utf-8"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(encrypted)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, encrypted, mode=0o600)
 
 
 def password_file(inventory: Inventory) -> Path:

@@ -21,14 +21,13 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pdic import files
 from pdic.app.model import AppError
 
 FLAVOURS = ("eoffice", "hcc")
@@ -97,15 +96,7 @@ def archive_bytes(files: Mapping[str, bytes]) -> bytes:
 
 def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomically(path, data)
 
 
 def build_reference(source: Path, out: Path) -> list[Built]:

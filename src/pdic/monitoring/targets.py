@@ -29,13 +29,12 @@ or check that targets answer (the lab tests and the ``up`` metric do).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pdic.errors import InventoryError
+from pdic.files import write_atomically
 from pdic.inventory import Host, Inventory, load_valid_inventory
 from pdic.inventory.check import KNOWN_GROUPS
 
@@ -169,12 +168,4 @@ def write_if_changed(path: Path, content: str) -> None:
     """Replace ``path`` with ``content`` atomically (mode 0644), only when the content differs."""
     if path.is_file() and path.read_text(encoding="utf-8") == content:
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, content.encode("utf-8"))
