@@ -129,7 +129,7 @@ def build_env(
         {
             "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
             "ANSIBLE_CALLBACK_PLUGINS": str(callbacks),
-            "ANSIBLE_CALLBACKS_ENABLED": ",".join([*enabled, "pdic_summary"]),
+            "ANSIBLE_CALLBACKS_ENABLED": ",".join([*enabled, "pdic_preload", "pdic_summary"]),
             "PDIC_SUMMARY_FILE": str(summary_file),
             "ANSIBLE_FORCE_COLOR": env.get(
                 "ANSIBLE_FORCE_COLOR", "1" if sys.stdout.isatty() else "0"

@@ -93,17 +93,21 @@ def test_env_points_ansible_at_the_project_and_our_callback(tmp_path: Path) -> N
     env = deploy.build_env(tmp_path, "ansible", summary, base={"PATH": "/usr/bin"})
     assert env["PATH"] == "/usr/bin"
     assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
-    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "pdic_summary"
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "pdic_preload,pdic_summary"
     assert env["PDIC_SUMMARY_FILE"] == str(summary)
     callbacks = Path(env["ANSIBLE_CALLBACK_PLUGINS"])
     assert (callbacks / "pdic_summary.py").is_file()
+    assert (callbacks / "pdic_preload.py").is_file()
     assert "ANSIBLE_STRATEGY" not in env
 
 
 def test_env_keeps_enabled_callbacks(tmp_path: Path) -> None:
     base = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,timer"}
     env = deploy.build_env(tmp_path, "ansible", tmp_path / "s.json", base=base)
-    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "ansible.posix.profile_tasks,timer,pdic_summary"
+    assert (
+        env["ANSIBLE_CALLBACKS_ENABLED"]
+        == "ansible.posix.profile_tasks,timer,pdic_preload,pdic_summary"
+    )
     assert base == {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,timer"}
 
 
@@ -111,7 +115,7 @@ def test_env_from_the_process_environment(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "timer")
     monkeypatch.setenv("ANSIBLE_FORCE_COLOR", "1")
     env = deploy.build_env(tmp_path, "ansible", tmp_path / "s.json")
-    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "timer,pdic_summary"
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "timer,pdic_preload,pdic_summary"
     assert env["ANSIBLE_FORCE_COLOR"] == "1"
     assert os.environ["ANSIBLE_CALLBACKS_ENABLED"] == "timer"
 

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 _SRC = str(Path(__file__).resolve().parents[3])
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
 
-
-def _model() -> Any:
-    if _SRC not in sys.path:
-        sys.path.insert(0, _SRC)
-    from pdic.app import model
-
-    return model
+# At import, not at each call: Ansible loads the plugin once before its workers fork
+# (pdic_preload), and every worker then finds pdic already imported.
+from pdic.app import model  # noqa: E402
 
 
 def app_sites(
@@ -36,7 +34,7 @@ def app_sites(
     plain_groups = {str(k): [str(h) for h in v] for k, v in dict(groups).items()}
     plain_addresses = {str(k): str(v) for k, v in dict(addresses).items()}
     return list(
-        _model().nginx_sites(
+        model.nginx_sites(
             list(apps or []),
             [str(g) for g in group_names],
             plain_groups,
@@ -49,7 +47,7 @@ def app_sites(
 
 def app_certificates(apps: Any, group_names: Any) -> list[dict[str, Any]]:
     """pki_cert entries of a host: ``pdic_applications | pdic_app_certificates(group_names)``."""
-    return list(_model().certificates(list(apps or []), [str(g) for g in group_names]))
+    return list(model.certificates(list(apps or []), [str(g) for g in group_names]))
 
 
 class FilterModule:

@@ -21,42 +21,34 @@ from pathlib import Path
 from typing import Any
 
 _SRC = str(Path(__file__).resolve().parents[3])
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
 
-
-def _pdic() -> Any:
-    if _SRC not in sys.path:
-        sys.path.insert(0, _SRC)
-    from pdic.mail import model, passwords
-
-    return model, passwords
+# At import, not at each call: see pdic_apps.
+from pdic.mail import model, passwords  # noqa: E402
 
 
 def hosted_domains(domains: Any, host: str, default_host: str) -> list[str]:
-    model, _ = _pdic()
     return list(model.hosted_domains(domains, str(host), str(default_host)))
 
 
 def domain_hosts(domains: Any, default_host: str) -> dict[str, str]:
-    model, _ = _pdic()
     return dict(model.domain_hosts(domains, str(default_host)))
 
 
 def desired(mailboxes: Any, domains: Any, host: str, default_host: str) -> list[list[str]]:
-    model, _ = _pdic()
     return list(model.desired_rows(mailboxes, domains, str(host), str(default_host)))
 
 
 def aliases(
     entries: Any, domains: Any, host: str, default_host: str, rows: Any = (), postmaster: str = ""
 ) -> list[list[str]]:
-    model, _ = _pdic()
     return list(
         model.hosted_aliases(entries, domains, str(host), str(default_host), rows, str(postmaster))
     )
 
 
 def password_hashes(addresses: Any, seed: str) -> dict[str, str]:
-    _, passwords = _pdic()
     return dict(passwords.password_hashes(str(seed), [str(a) for a in addresses or []]))
 
 
