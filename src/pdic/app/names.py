@@ -19,7 +19,7 @@ RESERVED_PORTS = {
     9100: "the node exporter",
     9469: "the pdic exporter",
 }
-# Ports the role of another group takes on that group's hosts: an application whose group shares
+# Ports the roles of another group take on that group's hosts: an application whose group shares
 # a host with it may not take them there either. The mail role's (its defaults and vars, and
 # Debian's rspamd): the Postfix exporter, Dovecot's OpenMetrics and quota-status listeners,
 # OpenDKIM's milter, rspamd's milter proxy, scanner and controller (all but the first two on the
@@ -33,6 +33,17 @@ GROUP_PORTS = {
         11333: "rspamd's scanner",
         11334: "rspamd's controller",
         12340: "Dovecot's quota-status service",
+    },
+    # roles/postgresql, postgres_exporter and pgbackrest (its TLS server) on the database hosts;
+    # pgbackrest's TLS server on the repository host.
+    "db": {5432: "PostgreSQL", 8432: "pgBackRest's TLS server", 9187: "the PostgreSQL exporter"},
+    "backup": {8432: "pgBackRest's TLS server"},
+    # The monitoring roles on the monitoring hosts.
+    "monitoring": {
+        3000: "Grafana",
+        9090: "Prometheus",
+        9093: "Alertmanager",
+        9115: "the blackbox exporter",
     },
 }
 # Environment variables pdic sets itself (the settings file and the unit): the inventory's

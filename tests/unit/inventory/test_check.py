@@ -339,6 +339,19 @@ def test_application_ports_of_the_mail_services_on_a_shared_host(
     assert problems(write_inventory, APP.replace("port: 8001", "port: 9900")) == []
 
 
+def test_application_ports_of_the_database_services_on_a_shared_host(
+    write_inventory: WriteInventory,
+) -> None:
+    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    db-1:\n")
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 5432"), hosts) == [
+        "pdic_applications[0].port: 5432 is the port of PostgreSQL on db-1 (group db)",
+    ]
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 8432"), hosts) == [
+        "pdic_applications[0].port: 8432 is the port of pgBackRest's TLS server on db-1 (group db)",
+    ]
+    assert problems(write_inventory, APP.replace("port: 8001", "port: 5432")) == []
+
+
 def test_mail_ports_kept_from_applications_are_the_mail_roles() -> None:
     """GROUP_PORTS["mail"] names the ports roles/mail sets (the rest are rspamd's defaults)."""
     mail = REPO / "roles" / "mail"
@@ -351,6 +364,27 @@ def test_mail_ports_kept_from_applications_are_the_mail_roles() -> None:
     assert "inet:127.0.0.1:8891" in role_vars and ports[8891] == "OpenDKIM"
     assert "_mail_quota_status: inet:127.0.0.1:12340" in role_vars
     assert ports[12340] == "Dovecot's quota-status service"
+
+
+@pytest.mark.parametrize(
+    ("group", "role", "variable"),
+    [
+        ("db", "postgresql", "postgresql_port"),
+        ("db", "postgres_exporter", "postgres_exporter_port"),
+        ("db", "pgbackrest", "pgbackrest_tls_port"),
+        ("backup", "pgbackrest", "pgbackrest_tls_port"),
+        ("monitoring", "prometheus", "prometheus_port"),
+        ("monitoring", "alertmanager", "alertmanager_port"),
+        ("monitoring", "blackbox_exporter", "blackbox_exporter_port"),
+        ("monitoring", "grafana", "grafana_port"),
+    ],
+)
+def test_group_ports_kept_from_applications_are_the_roles_defaults(
+    group: str, role: str, variable: str
+) -> None:
+    defaults = REPO / "roles" / role / "defaults" / "main.yml"
+    port = yaml.safe_load(defaults.read_text(encoding="utf-8"))[variable]
+    assert port in GROUP_PORTS[group]
 
 
 def test_two_applications_on_different_groups_may_share_a_port(
