@@ -6,7 +6,8 @@ a chain that verifies against the centre's root alone, and a page naming the sit
 redirects to HTTPS; TLS 1.0 and 1.1 are refused; the security headers are present; a name no
 site has gets no page. On portal-1: the configuration passes nginx -t, a site added to the
 inventory is served after a deploy of common, pki and web (--limit) and no other site's block
-changes, and nginx is reloaded, not restarted (the master's pid stays). Idempotence and
+changes, and nginx is reloaded, not restarted (the master's pid stays); a configuration nginx
+refuses at reload makes the role's reload fail with nginx's reason. Idempotence and
 --check of the whole site are in test_30_idempotence.py.
 """
 
@@ -127,6 +128,32 @@ def test_a_name_no_site_has_gets_no_page(connect) -> None:  # type: ignore[no-un
 def test_the_live_configuration_passes_nginx_t(connect) -> None:  # type: ignore[no-untyped-def]
     check = connect(PORTAL).run("nginx -t")
     assert check.rc == 0, check.stderr
+
+
+def test_a_reload_nginx_refuses_fails_and_says_why(connect) -> None:  # type: ignore[no-untyped-def]
+    """nginx -t cannot know that a rate-limit zone's key changed; the master refuses it at
+    reload and keeps serving the old configuration. The role's reload (pdic-nginx-reload) then
+    fails with nginx's reason, where ``systemctl reload`` reports success."""
+    portal = connect(PORTAL)
+    conf = "/etc/nginx/conf.d/pdic-sites.conf"
+    backup = "/root/pdic-sites.conf.before-test"
+    pid = portal.check_output("cat /run/nginx.pid")
+    portal.check_output("cp -p %s %s", conf, backup)
+    try:
+        portal.check_output(
+            "sed -i '0,/limit_req_zone $pdic_rate_key/s//limit_req_zone $binary_remote_addr/' %s",
+            conf,
+        )
+        assert portal.run("nginx -t").rc == 0
+        refused = portal.run("PDIC_NGINX_RELOAD_TIMEOUT=3 /usr/local/sbin/pdic-nginx-reload")
+        assert refused.rc == 1, refused
+        assert "nginx kept its old configuration" in refused.stderr
+        assert '"$binary_remote_addr" key while previously it used' in refused.stderr
+    finally:
+        portal.check_output("cp -p %s %s && rm -f %s", backup, conf, backup)
+    reloaded = portal.run("/usr/local/sbin/pdic-nginx-reload")
+    assert reloaded.rc == 0, reloaded
+    assert portal.check_output("cat /run/nginx.pid") == pid
 
 
 def _blocks(conf: str) -> set[str]:
