@@ -325,31 +325,26 @@ def test_application_ports_below_1024_and_hosts_shared_with_the_portal(
     ]
 
 
-def test_application_ports_of_the_mail_services_on_a_shared_host(
-    write_inventory: WriteInventory,
+@pytest.mark.parametrize(
+    ("host", "port", "service"),
+    [
+        ("mail-1", 9900, "Dovecot's metrics"),
+        ("mail-1", 11332, "rspamd's milter"),
+        ("db-1", 5432, "PostgreSQL"),
+        ("db-1", 8432, "pgBackRest's TLS server"),
+    ],
+)
+def test_application_ports_of_another_groups_services_on_a_shared_host(
+    write_inventory: WriteInventory, host: str, port: int, service: str
 ) -> None:
-    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    mail-1:\n")
-    assert problems(write_inventory, APP.replace("port: 8001", "port: 9900"), hosts) == [
-        "pdic_applications[0].port: 9900 is the port of Dovecot's metrics on mail-1 (group mail)",
+    hosts = HOSTS.replace("eoffice:\n  hosts:\n", f"eoffice:\n  hosts:\n    {host}:\n")
+    app = APP.replace("port: 8001", f"port: {port}")
+    group = host.split("-")[0]
+    assert problems(write_inventory, app, hosts) == [
+        f"pdic_applications[0].port: {port} is the port of {service} on {host} (group {group})",
     ]
-    assert problems(write_inventory, APP.replace("port: 8001", "port: 11332"), hosts) == [
-        "pdic_applications[0].port: 11332 is the port of rspamd's milter on mail-1 (group mail)",
-    ]
-    # The same ports on hosts without mail are the application's to take.
-    assert problems(write_inventory, APP.replace("port: 8001", "port: 9900")) == []
-
-
-def test_application_ports_of_the_database_services_on_a_shared_host(
-    write_inventory: WriteInventory,
-) -> None:
-    hosts = HOSTS.replace("eoffice:\n  hosts:\n", "eoffice:\n  hosts:\n    db-1:\n")
-    assert problems(write_inventory, APP.replace("port: 8001", "port: 5432"), hosts) == [
-        "pdic_applications[0].port: 5432 is the port of PostgreSQL on db-1 (group db)",
-    ]
-    assert problems(write_inventory, APP.replace("port: 8001", "port: 8432"), hosts) == [
-        "pdic_applications[0].port: 8432 is the port of pgBackRest's TLS server on db-1 (group db)",
-    ]
-    assert problems(write_inventory, APP.replace("port: 8001", "port: 5432")) == []
+    # The same port on hosts without that group is the application's to take.
+    assert problems(write_inventory, app) == []
 
 
 def test_mail_ports_kept_from_applications_are_the_mail_roles() -> None:
