@@ -159,6 +159,8 @@ FIREWALL_PROTOCOLS = ("tcp", "udp")
 RESERVED_DATABASES = ("postgres", "template0", "template1")
 RETENTION_KEYS = ("pgbackrest_retention_full", "pgbackrest_retention_diff")
 
+SHOWN_VALUE = 60
+"""A quoted value in a message is shortened beyond this many characters."""
 LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -405,6 +407,27 @@ def templated(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
+LONG_QUOTED = re.compile(r"'((?:[^'\\]|\\.){" + str(SHOWN_VALUE + 1) + r",})'")
+
+
+def shorten_values(message: str) -> str:
+    """A message whose quoted values are at most SHOWN_VALUE characters (the middle cut out)."""
+
+    def cut(match: re.Match[str]) -> str:
+        text = match.group(1)
+        keep = SHOWN_VALUE - 12
+        return f"'{text[:keep]}...{text[-9:]}' ({len(text):,} characters)"
+
+    return LONG_QUOTED.sub(cut, message)
+
+
+def version_as_number(value: float) -> str:
+    return (
+        f"{value!r} was read as a number, not a version (YAML reads 1.10 as 1.1): "
+        "write versions in quotes"
+    )
+
+
 def port(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return None
@@ -484,7 +507,7 @@ class _Checker:
     # reporting
 
     def add(self, file: str, path: KeyPath, message: str) -> None:
-        self.problems.append(self.source.problem(file, path, message))
+        self.problems.append(self.source.problem(file, path, shorten_values(message)))
 
     def at(self, layer: Layer, path: KeyPath, message: str) -> None:
         self.add(layer.file, (*layer.prefix, *path), message)
@@ -500,11 +523,11 @@ class _Checker:
         hosts_file = self.source.hosts_file
         places = self.source.group_places
         allowed = set(KNOWN_GROUPS) | self.extra_groups()
-        for group, place in places.items():
+        for group, (file, place) in places.items():
             if group in ("all", "ungrouped") or group in allowed:
                 continue
             self.add(
-                hosts_file,
+                file,
                 place,
                 f"unknown group {group!r} (known: {', '.join(sorted(KNOWN_GROUPS))}; "
                 "list others in pdic_extra_groups)",
@@ -513,10 +536,10 @@ class _Checker:
             if group not in places:
                 self.add(hosts_file, ("all", "children", group), "required group is missing")
             elif not self.inventory.groups.get(group):
-                self.add(hosts_file, places[group], "required group has no host")
+                self.add(*places[group], "required group has no host")
         for name, host in self.inventory.hosts.items():
             if not host.groups:
-                self.add(hosts_file, self.source.host_places[name][0], "host is in no group")
+                self.add(*self.source.host_places[name][0], "host is in no group")
 
     def extra_groups(self) -> set[str]:
         found = self.var("pdic_extra_groups")
@@ -560,14 +583,13 @@ class _Checker:
         for name, places in self.source.host_places.items():
             problem = host_label(name)
             if problem:
-                self.add(self.source.hosts_file, places[0], problem)
+                self.add(*places[0], problem)
             layers = self.source.host_layers[name]
             self.check_conflicting_addresses(name, layers)
             origin = self.source.origin(layers, "ansible_host")
             if origin is None:
                 self.add(
-                    self.source.hosts_file,
-                    places[0],
+                    *places[0],
                     "ansible_host is missing (the host's IP address inside pdic_network)",
                 )
             else:
@@ -580,6 +602,12 @@ class _Checker:
                     )
                 elif address is not None:
                     seen[address] = name
+            port_origin = self.source.origin(layers, "ansible_port")
+            if port_origin is not None:
+                value = port_origin.data["ansible_port"]
+                problem = None if templated(value) else port(value)
+                if problem:
+                    self.at(port_origin, ("ansible_port",), problem)
             role_origin = self.source.origin(layers, "postgresql_role")
             if role_origin is not None:
                 role = role_origin.data["postgresql_role"]
@@ -623,7 +651,7 @@ class _Checker:
     def check_conflicting_addresses(self, name: str, layers: list[Layer]) -> None:
         first: Layer | None = None
         for layer in layers:
-            if layer.file != self.source.hosts_file or "ansible_host" not in layer.data:
+            if layer.file not in self.source.inventory_files or "ansible_host" not in layer.data:
                 continue
             if layer.prefix[-2:-1] != ("hosts",):
                 continue
@@ -631,6 +659,8 @@ class _Checker:
                 first = layer
             elif layer.data["ansible_host"] != first.data["ansible_host"]:
                 where = ".".join(str(k) for k in (*first.prefix, "ansible_host"))
+                if first.file != layer.file:
+                    where = f"{first.file}: {where}"
                 self.at(
                     layer,
                     ("ansible_host",),
@@ -1132,7 +1162,9 @@ class _Checker:
                     if problem:
                         self.at(layer, (*where, name), problem)
             version = artifact.get("version")
-            if version not in (None, ""):
+            if isinstance(version, float):
+                self.at(layer, (*where, "version"), version_as_number(version))
+            elif version not in (None, ""):
                 version = str(version)
                 if version in versions:
                     self.at(
@@ -1143,7 +1175,9 @@ class _Checker:
                 else:
                     versions[version] = j
         wanted = app.get("version")
-        if wanted not in (None, "") and versions and str(wanted) not in versions:
+        if isinstance(wanted, float):
+            self.at(layer, (*at, "version"), version_as_number(wanted))
+        elif wanted not in (None, "") and versions and str(wanted) not in versions:
             self.at(
                 layer,
                 (*at, "version"),

@@ -1,30 +1,43 @@
 """Read an Ansible YAML inventory directory into an :class:`~pdic.inventory.model.Inventory`.
 
-Reads ``hosts.yml`` (Ansible's YAML inventory format: groups with ``hosts``, ``vars`` and
-``children``), ``group_vars/<group>`` and ``host_vars/<host>`` (a ``.yml``/``.yaml``/``.json``
-file, a directory of them read recursively in name order, or both), and merges each host's
-variables in the order ansible-core 2.19 does with its default settings (checked against
-``ansible-inventory --host`` by the tests), lowest first:
+Reads what Ansible reads from an inventory directory (``ansible-playbook -i DIR``): every
+inventory file in it, in name order, subdirectories included (Ansible's YAML inventory format:
+groups with ``hosts``, ``vars`` and ``children``; ``hosts.yml`` by convention), and
+``group_vars/<group>`` and ``host_vars/<host>`` as Ansible's host_group_vars plugin finds them
+(the first of ``<name>``, ``<name>.yml``, ``<name>.yaml``, ``<name>.json`` that exists; a
+directory is read recursively, each level in name order, hidden and ``~`` entries skipped). A
+file Ansible would read that pdic cannot read the same way (an INI or script inventory, an
+inventory plugin's configuration, a dangling or looping symbolic link, an unreadable path) is
+refused with one line naming it. Each host's variables are merged in the order ansible-core
+2.19 does with its default settings (checked against ``ansible-inventory --list --export`` by
+the tests), lowest first:
 
 1. inline ``all.vars`` of hosts.yml;
 2. inline ``vars`` of the host's groups, parents before children, then by name;
 3. group_vars/all;
 4. group_vars/<group> of the host's groups, in the same order;
-5. the host's inline vars in hosts.yml (in file order when it is listed more than once);
+5. the host's inline vars in the inventory files (in file order when it is listed more than once);
 6. host_vars/<host>.
+
+YAML that would be read wrongly is refused: a key given twice in one mapping (YAML keeps the
+last silently; both lines are named) and aliases that expand to more than
+:data:`ALIAS_EXPANSION_LIMIT` values (an alias bomb).
 
 A later level replaces a top-level key entirely (no deep merge, as Ansible's default
 ``hash_behaviour = replace``). Values tagged ``!vault`` load as opaque :class:`VaultValue`
 objects; files that are vault-encrypted as a whole are skipped; Jinja expressions stay raw
 strings. Nothing is templated or decrypted.
 
-The loader refuses only what it cannot read (no directory or hosts.yml, a YAML syntax error, a
-document that is not a mapping); everything else it records for :mod:`pdic.inventory.check`,
-together with where each value came from, so problems can name their file and key.
+The loader refuses what it cannot read (no directory or inventory file, a YAML syntax error, a
+document that is not a mapping, the cases above); everything else it records for
+:mod:`pdic.inventory.check`, together with where each value came from, so problems can name
+their file and key.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +55,20 @@ KeyPath = tuple[Key, ...]
 
 HOSTS_FILES = ("hosts.yml", "hosts.yaml")
 VARS_SUFFIXES = (".yml", ".yaml", ".json")
+# ansible-core's defaults: what a directory inventory skips (INVENTORY_IGNORE_EXTS, with
+# REJECT_EXTS, and the names it always ignores).
+INVENTORY_IGNORED = re.compile(
+    r"^\.|^host_vars$|^group_vars$|^vars_plugins$|"
+    + "|".join(
+        re.escape(ext) + "$"
+        for ext in (
+            *(".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst"),
+            *(".orig", ".cfg", ".retry"),
+        )
+    )
+)
+ALIAS_EXPANSION_LIMIT = 10_000
+"""Values that YAML aliases may add to a document beyond those written in it."""
 GROUP_KEYS = ("children", "hosts", "vars")
 NOT_A_POSITION = sys.maxsize
 
@@ -92,11 +119,12 @@ class Source:
     inventory: Inventory
     hosts_file: str
     docs: dict[str, Any] = field(default_factory=dict)
+    inventory_files: list[str] = field(default_factory=list)
     all_layers: list[Layer] = field(default_factory=list)
     host_layers: dict[str, list[Layer]] = field(default_factory=dict)
     group_layers: dict[str, list[Layer]] = field(default_factory=dict)
-    group_places: dict[str, KeyPath] = field(default_factory=dict)
-    host_places: dict[str, list[KeyPath]] = field(default_factory=dict)
+    group_places: dict[str, tuple[str, KeyPath]] = field(default_factory=dict)
+    host_places: dict[str, list[tuple[str, KeyPath]]] = field(default_factory=dict)
     notes: list[Problem] = field(default_factory=list)
 
     def problem(self, file: str, path: KeyPath, message: str) -> Problem:
@@ -145,8 +173,36 @@ def render_path(path: KeyPath) -> str:
     return out or "(file)"
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping that gives one key twice."""
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe YAML loader that also reads Ansible's ``!vault`` and ``!unsafe`` tags."""
+    """Safe YAML loader that also reads Ansible's ``!vault`` and ``!unsafe`` tags and refuses
+    a key given twice in one mapping (YAML itself keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if first is not key_node:
+                raise DuplicateKeyError(
+                    problem=(
+                        f"duplicate key {key!r} (first at line {first.start_mark.line + 1}; "
+                        "YAML would keep only the last)"
+                    ),
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> VaultValue:
@@ -171,25 +227,80 @@ ENCRYPTED = object()
 """What :func:`read_yaml` returns for a file that is vault-encrypted as a whole."""
 
 
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded (memoised per node)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def _written_size(node: yaml.Node, seen: set[int]) -> int:
+    """How many distinct values the document writes (each node once)."""
+    if id(node) in seen:
+        return 0
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        return 1 + sum(_written_size(child, seen) for child in node.value)
+    if isinstance(node, yaml.MappingNode):
+        return 1 + sum(_written_size(k, seen) + _written_size(v, seen) for k, v in node.value)
+    return 1
+
+
+def _load(text: str, rel: str) -> Any:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded = _expanded_size(node, {})
+        written = _written_size(node, set())
+        if expanded - written > ALIAS_EXPANSION_LIMIT:
+            raise InventoryError(
+                f"{rel}: (file): YAML aliases expand to {expanded:,} values from {written:,} "
+                f"written (more than {ALIAS_EXPANSION_LIMIT:,} added: an alias bomb?); "
+                "write the values out"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(root: Path, rel: str) -> Any:
     """The document of ``root/rel``, or ENCRYPTED; InventoryError if it cannot be read."""
     try:
         text = (root / rel).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{rel}: (file): cannot read: {exc}") from None
+        raise InventoryError(f"{rel}: (file): cannot read: {_reason(exc)}") from None
     if text.lstrip().startswith("$ANSIBLE_VAULT"):
         return ENCRYPTED
     try:
-        return yaml.load(text, Loader=_Loader)
+        return _load(text, rel)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         what = exc.problem or exc.context or "invalid YAML"
+        if isinstance(exc, DuplicateKeyError):
+            raise InventoryError(f"{rel}: {where}: {what}") from None
         if exc.problem and exc.context and exc.context_mark:
             what += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise InventoryError(f"{rel}: {where}: YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise InventoryError(f"{rel}: (file): YAML syntax error: {exc}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
 
 
 def _type_name(value: Any) -> str:
@@ -198,36 +309,122 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _vars_files(root: Path, kind: str, name: str) -> list[str]:
-    """group_vars/<name> or host_vars/<name> files, in Ansible's order (file, then directory)."""
-    base = root / kind
-    found = [
-        f"{kind}/{name}{suffix}" for suffix in VARS_SUFFIXES if (base / (name + suffix)).is_file()
-    ]
-    directory = base / name
-    if directory.is_dir():
-        found.extend(
-            p.relative_to(root).as_posix()
-            for p in sorted(directory.rglob("*"))
-            if p.is_file() and p.suffix in VARS_SUFFIXES and not p.name.startswith(".")
-        )
+def _refuse_link(root: Path, path: Path) -> None:
+    """InventoryError for a symbolic link that leads nowhere (dangling or looping)."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        path.stat()
+    except OSError as exc:
+        what = "looping" if exc.errno == 40 else "dangling"  # ELOOP
+        raise InventoryError(
+            f"{rel}: (file): {what} symbolic link to {os.readlink(path)!r} "
+            "(Ansible would skip it silently); fix or remove it"
+        ) from None
+
+
+def _listdir(root: Path, directory: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except OSError as exc:
+        rel = directory.relative_to(root).as_posix() or "."
+        raise InventoryError(f"{rel}: (directory): cannot read: {_reason(exc)}") from None
+
+
+def _walk_vars_dir(root: Path, directory: Path) -> list[str]:
+    """Ansible's DataLoader._get_dir_vars_files: each level in name order, hidden and ``~``
+    entries skipped, subdirectories without an extension recursed, files with no extension
+    or a YAML one read."""
+    found: list[str] = []
+    for name in _listdir(root, directory):
+        if name.startswith(".") or name.endswith("~"):
+            continue
+        path = directory / name
+        if path.is_symlink():
+            _refuse_link(root, path)
+        ext = os.path.splitext(name)[1]
+        if path.is_dir() and not ext:
+            found.extend(_walk_vars_dir(root, path))
+        elif path.is_file() and (not ext or ext in VARS_SUFFIXES):
+            found.append(path.relative_to(root).as_posix())
     return found
 
 
-def _vars_names(root: Path, kind: str) -> list[str]:
-    """Names that have a group_vars/ or host_vars/ entry."""
+def _vars_files(root: Path, kind: str, name: str) -> list[str]:
+    """group_vars/<name> or host_vars/<name>, as Ansible finds them: the first of ``<name>``,
+    ``<name>.yml``, ``<name>.yaml`` and ``<name>.json`` that exists (a directory read whole)."""
     base = root / kind
+    chosen: Path | None = None
+    for ext in ("", *VARS_SUFFIXES):
+        path = base / (name + ext)
+        if path.is_symlink():
+            _refuse_link(root, path)
+        if not path.exists():
+            continue
+        if chosen is not None:
+            shown = chosen.relative_to(root).as_posix() + ("/" if chosen.is_dir() else "")
+            raise InventoryError(
+                f"{path.relative_to(root).as_posix()}: (file): Ansible does not read it, since "
+                f"{shown} exists (the first of {name}, {name}.yml, {name}.yaml, {name}.json "
+                "wins); move its variables there"
+            )
+        chosen = path
+    if chosen is None:
+        return []
+    if chosen.is_dir():
+        return _walk_vars_dir(root, chosen)
+    return [chosen.relative_to(root).as_posix()]
+
+
+def _vars_names(root: Path, kind: str) -> list[str]:
+    """Names that have a group_vars/ or host_vars/ entry Ansible would read for that name."""
+    base = root / kind
+    if base.is_symlink():
+        _refuse_link(root, base)
     if not base.is_dir():
         return []
     names = set()
-    for p in base.iterdir():
-        if p.name.startswith("."):
+    for entry in _listdir(root, base):
+        path = base / entry
+        if entry.startswith(".") or entry.endswith("~"):
             continue
-        if p.is_dir():
-            names.add(p.name)
-        elif p.suffix in VARS_SUFFIXES:
-            names.add(p.stem)
+        if path.is_symlink():
+            _refuse_link(root, path)
+        stem, ext = os.path.splitext(entry)
+        if not ext:
+            names.add(entry)
+        elif ext in VARS_SUFFIXES and path.is_file():
+            names.add(stem)
     return sorted(names)
+
+
+def inventory_files(root: Path) -> list[str]:
+    """The inventory sources Ansible reads from the directory ``root``, in its order: every
+    entry in name order, subdirectories recursed, except what it ignores (hidden names,
+    group_vars, host_vars, vars_plugins and backup or documentation extensions).
+    InventoryError for one pdic would not read as Ansible does."""
+    found: list[str] = []
+
+    def walk(directory: Path) -> None:
+        for name in _listdir(root, directory):
+            if INVENTORY_IGNORED.search(name):
+                continue
+            path = directory / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                _refuse_link(root, path)
+            if path.is_dir():
+                walk(path)
+            elif path.suffix not in VARS_SUFFIXES:
+                raise InventoryError(
+                    f"{rel}: (file): Ansible reads every file in the inventory directory as an "
+                    "inventory source, and pdic reads only YAML inventories (.yml, .yaml, "
+                    ".json); convert it or move it out of the directory"
+                )
+            else:
+                found.append(rel)
+
+    walk(root)
+    return found
 
 
 class _Builder:
@@ -235,7 +432,7 @@ class _Builder:
 
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.file = source.hosts_file
+        self.file = source.hosts_file  # the inventory file being walked
         self.parents: dict[str, set[str]] = {"all": set()}
         self.direct: dict[str, list[str]] = {"all": []}
         self.host_inline: dict[str, list[Layer]] = {}
@@ -244,7 +441,7 @@ class _Builder:
         self.source.notes.append(self.source.problem(self.file, path, message))
 
     def group(self, name: str, data: Any, path: KeyPath, parent: str | None) -> None:
-        self.source.group_places.setdefault(name, path)
+        self.source.group_places.setdefault(name, (self.file, path))
         self.direct.setdefault(name, [])
         self.parents.setdefault(name, set())
         if parent is not None and name != "all":
@@ -277,7 +474,7 @@ class _Builder:
                     self.host(str(host), host_data, (*path, "hosts", host), name)
 
     def host(self, name: str, data: Any, path: KeyPath, group: str) -> None:
-        self.source.host_places.setdefault(name, []).append(path)
+        self.source.host_places.setdefault(name, []).append((self.file, path))
         self.direct[group].append(name)
         layers = self.host_inline.setdefault(name, [])
         if isinstance(data, Mapping):
@@ -306,24 +503,30 @@ def read_inventory(path: Path | str) -> Source:
     root = given.parent if given.is_file() else given
     if not root.is_dir():
         raise InventoryError(f"{given}: (directory): no such inventory directory")
-    hosts_file = next((name for name in HOSTS_FILES if (root / name).is_file()), None)
-    if hosts_file is None:
+    files = [given.name] if given.is_file() else inventory_files(root)
+    if not files:
         raise InventoryError("hosts.yml: (file): missing (an inventory directory needs hosts.yml)")
-    doc = read_yaml(root, hosts_file)
-    if doc is ENCRYPTED:
-        raise InventoryError(
-            f"{hosts_file}: (file): is vault-encrypted; pdic reads it only in clear"
-        )
-    if not isinstance(doc, Mapping):
-        raise InventoryError(
-            f"{hosts_file}: (file): must be a mapping of groups, not {_type_name(doc)}"
-        )
-
+    hosts_file = next((name for name in HOSTS_FILES if name in files), files[0])
     placeholder = Inventory(root, {}, {}, MappingProxyType({}))
-    source = Source(placeholder, hosts_file, docs={hosts_file: doc})
+    source = Source(placeholder, hosts_file, inventory_files=files)
     builder = _Builder(source)
-    for name, data in doc.items():
-        builder.group(str(name), data, (name,), "all")
+    for rel in files:
+        doc = read_yaml(root, rel)
+        if doc is ENCRYPTED:
+            raise InventoryError(f"{rel}: (file): is vault-encrypted; pdic reads it only in clear")
+        if not isinstance(doc, Mapping):
+            raise InventoryError(
+                f"{rel}: (file): must be a mapping of groups, not {_type_name(doc)}"
+            )
+        if "plugin" in doc:
+            raise InventoryError(
+                f"{rel}: plugin: an inventory plugin's configuration ({doc['plugin']!r}): pdic "
+                "reads static YAML inventories only; move it out of the inventory directory"
+            )
+        source.docs[rel] = doc
+        builder.file = rel
+        for name, data in doc.items():
+            builder.group(str(name), data, (name,), "all")
 
     def file_layers(kind: str, name: str) -> list[Layer]:
         layers = []
@@ -350,13 +553,13 @@ def read_inventory(path: Path | str) -> Source:
 
     for name in _vars_names(root, "group_vars"):
         if name != "all" and name not in builder.parents:
-            rel = _vars_files(root, "group_vars", name)
-            file = rel[0] if rel else f"group_vars/{name}"
+            found = _vars_files(root, "group_vars", name)
+            file = found[0] if found else f"group_vars/{name}"
             source.notes.append(Problem(file, "(file)", f"no group {name!r} in {hosts_file}"))
     for name in _vars_names(root, "host_vars"):
         if name not in source.host_places:
-            rel = _vars_files(root, "host_vars", name)
-            file = rel[0] if rel else f"host_vars/{name}"
+            found = _vars_files(root, "host_vars", name)
+            file = found[0] if found else f"host_vars/{name}"
             source.notes.append(Problem(file, "(file)", f"no host {name!r} in {hosts_file}"))
 
     host_groups: dict[str, set[str]] = {h: set() for h in source.host_places}

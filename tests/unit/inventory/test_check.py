@@ -30,7 +30,7 @@ def test_corpus_base_is_valid() -> None:
 
 
 def test_corpus_is_big_enough() -> None:
-    assert len(CASES) >= 24
+    assert len(CASES) >= 80
 
 
 @pytest.mark.parametrize("case", CASES)

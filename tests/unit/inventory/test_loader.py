@@ -109,25 +109,48 @@ def test_groups_expand_children_and_hosts_keep_file_order(write_inventory: Write
     assert inv.host("h1").address == "h1"
 
 
-def test_group_vars_file_and_directory_both_load(write_inventory: WriteInventory) -> None:
+def test_a_group_vars_directory_is_read_recursively_in_ansibles_order(
+    write_inventory: WriteInventory,
+) -> None:
     root = write_inventory(
         {
             "hosts.yml": "db:\n  hosts:\n    db-1:\n      ansible_host: 192.0.2.31\n",
-            "group_vars/db.yml": "x: file\ny: file\n",
             "group_vars/db/10-first.yaml": "y: dir-first\nz: dir-first\n",
             "group_vars/db/20-second.json": '{"z": "dir-second"}',
+            "group_vars/db/30-sub/x": "x: no-extension\n",
             "group_vars/db/README.md": "not read",
+            "group_vars/db/.hidden.yml": "x: hidden\n",
+            "group_vars/db/40-backup.yml~": "x: backup\n",
             "host_vars/db-1/main.yml": "w: host\n",
         }
     )
     host = load_inventory(root).host("db-1")
     assert dict(host.vars) == {
-        "x": "file",
+        "x": "no-extension",
         "y": "dir-first",
         "z": "dir-second",
         "ansible_host": "192.0.2.31",
         "w": "host",
     }
+
+
+def test_a_group_vars_file_beside_its_directory_is_refused(
+    write_inventory: WriteInventory,
+) -> None:
+    """Ansible reads group_vars/db/ and never group_vars/db.yml: a trap, so pdic refuses it."""
+    root = write_inventory(
+        {
+            "hosts.yml": "db:\n  hosts:\n    db-1:\n      ansible_host: 192.0.2.31\n",
+            "group_vars/db.yml": "x: file\n",
+            "group_vars/db/10-first.yaml": "y: dir-first\n",
+        }
+    )
+    with pytest.raises(InventoryError) as err:
+        load_inventory(root)
+    assert str(err.value) == (
+        "group_vars/db.yml: (file): Ansible does not read it, since group_vars/db/ exists "
+        "(the first of db, db.yml, db.yaml, db.json wins); move its variables there"
+    )
 
 
 def test_vault_values_stay_opaque_and_jinja_stays_raw(write_inventory: WriteInventory) -> None:
