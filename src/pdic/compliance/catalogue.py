@@ -27,8 +27,8 @@ import yaml
 
 from pdic.compliance.checks import registry
 from pdic.errors import PdicError
-from pdic.inventory.check import KNOWN_GROUPS
 from pdic.inventory.loader import render_path
+from pdic.inventory.model import KNOWN_GROUPS
 
 SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_WEIGHTS = {"critical": 10, "high": 5, "medium": 3, "low": 1}

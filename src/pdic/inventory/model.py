@@ -17,6 +17,68 @@ from typing import Any
 
 from pdic.errors import InventoryError
 
+# -- what the rest of pdic shares with the inventory's rules --------------------------------
+
+KNOWN_GROUPS = ("portal", "eoffice", "hcc", "mail", "db", "backup", "pki", "monitoring")
+"""The service groups every centre has (``pdic_extra_groups`` lists others)."""
+REQUIRED_VARS = ("pdic_env", "pdic_domain", "pdic_network", "pdic_ops_user", "pdic_timezone")
+DATA_KEYS = (
+    "pdic_agencies",
+    "portal_sites",
+    "pdic_applications",
+    "mail_domains",
+    "mail_mailboxes",
+    "mail_aliases",
+    "postgresql_roles",
+    "postgresql_databases",
+)
+"""Province data: all-level lists, never a group's or a host's."""
+TIERS = ("province", "district", "commune")
+MAILBOX_STATES = ("active", "disabled")
+POSTGRESQL_ROLES = ("primary", "replica")
+# Ports an application may not take on its hosts: the services every host or every
+# application host already runs there.
+RESERVED_PORTS = {
+    22: "ssh",
+    80: "nginx",
+    443: "nginx",
+    9100: "the node exporter",
+    9469: "the pdic exporter",
+}
+# Ports the roles of another group take on that group's hosts: an application whose group shares
+# a host with it may not take them there either. The mail role's (its defaults and vars, and
+# Debian's rspamd): the Postfix exporter, Dovecot's OpenMetrics and quota-status listeners,
+# OpenDKIM's milter, rspamd's milter proxy, scanner and controller (all but the first two on the
+# loopback address, which an application server bound to every address would take as well).
+GROUP_PORTS = {
+    "mail": {
+        8891: "OpenDKIM",
+        9154: "the Postfix exporter",
+        9900: "Dovecot's metrics",
+        11332: "rspamd's milter",
+        11333: "rspamd's scanner",
+        11334: "rspamd's controller",
+        12340: "Dovecot's quota-status service",
+    },
+    # roles/postgresql, postgres_exporter and pgbackrest (its TLS server) on the database hosts;
+    # pgbackrest's TLS server on the repository host.
+    "db": {5432: "PostgreSQL", 8432: "pgBackRest's TLS server", 9187: "the PostgreSQL exporter"},
+    "backup": {8432: "pgBackRest's TLS server"},
+    # The monitoring roles on the monitoring hosts.
+    "monitoring": {
+        3000: "Grafana",
+        9090: "Prometheus",
+        9093: "Alertmanager",
+        9115: "the blackbox exporter",
+    },
+}
+# Environment variables pdic sets itself for an application (the settings file and the unit):
+# the inventory's environment and secrets may not name them.
+ENV_PREFIX = "PDIC_APP_"
+RESERVED_ENV = ("PROMETHEUS_MULTIPROC_DIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
+# Longest application name: the system user pdicapp-NAME must fit 32 characters.
+MAX_APP_NAME = 24
+
 
 @dataclass(frozen=True)
 class Host:

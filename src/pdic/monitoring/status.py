@@ -32,7 +32,7 @@ from typing import Any
 
 from pdic.errors import PdicError
 from pdic.inventory import Inventory
-from pdic.inventory.check import KNOWN_GROUPS
+from pdic.inventory.model import KNOWN_GROUPS
 
 DEFAULT_PORT = 9090
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}

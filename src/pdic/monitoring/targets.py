@@ -36,7 +36,7 @@ from typing import Any
 from pdic.errors import InventoryError
 from pdic.files import write_atomically
 from pdic.inventory import Host, Inventory, load_valid_inventory
-from pdic.inventory.check import KNOWN_GROUPS
+from pdic.inventory.model import KNOWN_GROUPS
 
 NODE_EXPORTER_PORT = 9100
 PDIC_EXPORTER_PORT = 9469

@@ -23,7 +23,7 @@ from pdic.compliance.catalogue import (
 )
 from pdic.compliance.checks import registry
 from pdic.inventory import load_inventory
-from pdic.inventory.check import KNOWN_GROUPS
+from pdic.inventory.model import KNOWN_GROUPS
 
 from .fakes import REPO
 

@@ -11,9 +11,9 @@ from types import ModuleType
 import pytest
 import yaml
 
-from pdic.app.names import GROUP_PORTS
 from pdic.cli import main
 from pdic.inventory import check_inventory, load_inventory
+from pdic.inventory.model import GROUP_PORTS
 
 from .conftest import CORPUS, REPO, WriteInventory
 

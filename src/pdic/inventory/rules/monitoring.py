@@ -1,0 +1,103 @@
+"""Monitoring: Prometheus's and Alertmanager's durations, receivers and teams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pdic.inventory.context import Context, Items
+from pdic.inventory.loader import Layer
+from pdic.inventory.values import Validator, duration, mail_address, slug, templated
+
+DURATION_KEYS = (
+    "prometheus_scrape_interval",
+    "prometheus_evaluation_interval",
+    "prometheus_retention_time",
+    "prometheus_rule_for_max",
+    "alertmanager_group_wait",
+    "alertmanager_group_interval",
+    "alertmanager_repeat_interval",
+    "blackbox_exporter_timeout",
+)
+ALERT_TEAMS = ("platform", "web", "database", "mail", "security")
+DEFAULT_RECEIVERS = ("oncall",)
+
+
+def team(value: Any) -> str | None:
+    if value in ALERT_TEAMS:
+        return None
+    return f"{value!r} is not a team of the alert rules ({', '.join(ALERT_TEAMS)})"
+
+
+def named(
+    ctx: Context, layer: Layer, key: str, items: Items, rule: Validator, what: str
+) -> dict[str, int]:
+    """The items' valid names -> position; an invalid or duplicate name is reported."""
+    names: dict[str, int] = {}
+    for i, item in items:
+        name = item.get("name")
+        if name in (None, ""):
+            continue
+        problem = rule(name)
+        if problem:
+            ctx.at(layer, (key, i, "name"), problem)
+        elif name in names:
+            ctx.at(
+                layer,
+                (key, i, "name"),
+                f"duplicate {what} {name!r} (first at {key}[{names[name]}])",
+            )
+        else:
+            names[name] = i
+    return names
+
+
+def check(ctx: Context) -> None:
+    for key in DURATION_KEYS:
+        for layer in ctx.layers_with(key):
+            value = layer.data[key]
+            problem = None if templated(value) else duration(value)
+            if problem:
+                ctx.at(layer, (key,), problem)
+    for layer in ctx.layers_with("grafana_enabled"):
+        if not isinstance(layer.data["grafana_enabled"], bool):
+            ctx.at(layer, ("grafana_enabled",), "must be true or false")
+
+    receivers: set[str] = set()
+    key = "alertmanager_receivers"
+    receiver_layers = ctx.layers_with(key)
+    for layer in receiver_layers:
+        items = ctx.mappings(layer, key, {"name": True, "email_to": True})
+        receivers.update(named(ctx, layer, key, items, slug, "receiver"))
+        for i, item in items:
+            to = item.get("email_to")
+            if to in (None, "") or templated(to):
+                continue
+            if not isinstance(to, list) or not to:
+                ctx.at(layer, (key, i, "email_to"), "must be a list of mail addresses")
+                continue
+            for j, address in enumerate(to):
+                problem = None if templated(address) else mail_address(address)
+                if problem:
+                    ctx.at(layer, (key, i, "email_to", j), problem)
+    if not receiver_layers:
+        receivers.update(DEFAULT_RECEIVERS)
+    known = ", ".join(sorted(receivers)) or "none"
+
+    key = "alertmanager_teams"
+    for layer in ctx.layers_with(key):
+        items = ctx.mappings(layer, key, {"name": True, "receiver": True})
+        named(ctx, layer, key, items, team, "team")
+        for i, item in items:
+            receiver = item.get("receiver")
+            if receiver not in (None, "", *receivers) and not templated(receiver):
+                ctx.at(
+                    layer,
+                    (key, i, "receiver"),
+                    f"unknown receiver {receiver!r} (alertmanager_receivers: {known})",
+                )
+
+    key = "alertmanager_default_receiver"
+    for layer in ctx.layers_with(key):
+        value = layer.data[key]
+        if not templated(value) and value not in receivers:
+            ctx.at(layer, (key,), f"unknown receiver {value!r} (alertmanager_receivers: {known})")
