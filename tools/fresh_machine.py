@@ -99,7 +99,8 @@ def project_files() -> list[str]:
         capture_output=True,
         check=True,
     ).stdout
-    return [f for f in out.decode().split("\0") if f and (ROOT / f).exists()]
+    # lexists: symbolic links that lead nowhere are files of the project too (corpus cases).
+    return [f for f in out.decode().split("\0") if f and os.path.lexists(ROOT / f)]
 
 
 def prepare_upper(upper: Path, proxy: str) -> None:
