@@ -36,6 +36,7 @@ their file and key.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -243,26 +244,15 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return size
 
 
-def _written_size(node: yaml.Node, seen: set[int]) -> int:
-    """How many distinct values the document writes (each node once)."""
-    if id(node) in seen:
-        return 0
-    seen.add(id(node))
-    if isinstance(node, yaml.SequenceNode):
-        return 1 + sum(_written_size(child, seen) for child in node.value)
-    if isinstance(node, yaml.MappingNode):
-        return 1 + sum(_written_size(k, seen) + _written_size(v, seen) for k, v in node.value)
-    return 1
-
-
 def _load(text: str, rel: str) -> Any:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        expanded = _expanded_size(node, {})
-        written = _written_size(node, set())
+        memo: dict[int, int] = {}
+        expanded = _expanded_size(node, memo)
+        written = len(memo)  # each distinct node once: what the document writes
         if expanded - written > ALIAS_EXPANSION_LIMIT:
             raise InventoryError(
                 f"{rel}: (file): YAML aliases expand to {expanded:,} values from {written:,} "
@@ -315,7 +305,7 @@ def _refuse_link(root: Path, path: Path) -> None:
     try:
         path.stat()
     except OSError as exc:
-        what = "looping" if exc.errno == 40 else "dangling"  # ELOOP
+        what = "looping" if exc.errno == errno.ELOOP else "dangling"
         raise InventoryError(
             f"{rel}: (file): {what} symbolic link to {os.readlink(path)!r} "
             "(Ansible would skip it silently); fix or remove it"
