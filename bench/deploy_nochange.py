@@ -62,7 +62,7 @@ def run_variant(name: str, empty_cfg: Path) -> tuple[float, int]:
             str(BIN / "ansible-playbook"),
             "-i",
             "inventory/lab",
-            *vault_password_args(inventory.vars, ROOT / "inventory" / "lab"),
+            *vault_password_args(inventory),
             "playbooks/site.yml",
         ]
     else:

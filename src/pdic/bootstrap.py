@@ -42,7 +42,7 @@ from pyinfra.operations import apt, files, server  # noqa: E402
 
 from pdic.errors import BootstrapError  # noqa: E402
 from pdic.hostsfile import render_etc_hosts  # noqa: E402
-from pdic.inventory import Host, Inventory, load_inventory  # noqa: E402
+from pdic.inventory import Host, Inventory  # noqa: E402
 
 BOOTSTRAP_PACKAGES = ["python3", "python3-apt", "sudo", "tzdata", "chrony", "ca-certificates"]
 PROXY_CONF = "/etc/apt/apt.conf.d/01pdic-proxy"
@@ -259,12 +259,12 @@ def _ops(state: State, inv: Inventory, hosts: Mapping[str, Host]) -> list[dict[A
 
 
 def bootstrap(
-    inventory: Path | str,
+    inventory: Inventory,
     limit: str | None = None,
     log: Callable[[str], None] = print,
 ) -> list[HostResult]:
     """Bootstrap the selected hosts; one host failing does not stop the others."""
-    inv = load_inventory(inventory)
+    inv = inventory
     hosts = {h.name: h for h in inv.select(limit)}
     pinv = PyinfraInventory(([(h.name, connection_data(h)) for h in hosts.values()], {}))  # type: ignore[no-untyped-call]
     config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10)  # type: ignore[no-untyped-call]

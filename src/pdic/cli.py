@@ -91,9 +91,10 @@ def inventory_hosts(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt
 @secrets_app.command("ensure")
 def secrets_ensure(inventory: InventoryOpt = DEFAULT_INVENTORY) -> None:
     """Create the secrets pdic_secrets declares and the vault file lacks; change none."""
+    from pdic.inventory import load_valid_inventory
     from pdic.secrets import ensure_secrets
 
-    result = ensure_secrets(inventory)
+    result = ensure_secrets(load_valid_inventory(inventory))
     for name in result.created:
         typer.echo(f"{result.path}: created {name}")
     typer.echo(f"{result.path}: {len(result.created)} created, {len(result.kept)} kept")
@@ -382,13 +383,14 @@ def audit_cmd(
     from pdic.compliance import report
     from pdic.compliance.catalogue import SEVERITIES, ComplianceError
     from pdic.compliance.runner import audit, write_reports
+    from pdic.inventory import load_valid_inventory
     from pdic.project import project_root
 
     if fail_on not in SEVERITIES:
         raise ComplianceError(f"--fail-on: {fail_on!r} is not one of {', '.join(SEVERITIES)}")
     default_waivers = inventory / "waivers.yml"
     run = audit(
-        inventory,
+        load_valid_inventory(inventory),
         catalogue_dir=project_root() / "compliance",
         limit=limit,
         controls=[c.strip() for c in controls.split(",") if c.strip()] if controls else None,
@@ -527,9 +529,10 @@ def monitoring_targets(
     ] = Path("monitoring/targets"),
 ) -> None:
     """Write Prometheus file_sd target lists (one JSON file per job) from the inventory."""
+    from pdic.inventory import load_valid_inventory
     from pdic.monitoring.targets import write_file_sd
 
-    for path in write_file_sd(inventory, out):
+    for path in write_file_sd(load_valid_inventory(inventory), out):
         typer.echo(str(path))
 
 
@@ -547,9 +550,12 @@ def monitoring_dashboards(
 
 
 def _lab(inventory: Path) -> Lab:
-    from pdic.lab import Lab
+    """The lab of the inventory, read but not checked: a lab must come down, and its status
+    show, while its inventory is being edited."""
+    from pdic.inventory import load_inventory
+    from pdic.lab import Lab, LabPaths
 
-    return Lab.load(inventory)
+    return Lab(load_inventory(inventory), LabPaths.default())
 
 
 @lab_app.command("up")
@@ -611,8 +617,11 @@ def lab_ssh(
 def bootstrap_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt = None) -> None:
     """Make bare hosts ready for Ansible with pyinfra (ops account, python3, hostname, time)."""
     from pdic.bootstrap import bootstrap
+    from pdic.inventory import load_valid_inventory
 
-    results = bootstrap(inventory, limit, log=lambda m: typer.echo(m, err=True))
+    results = bootstrap(
+        load_valid_inventory(inventory), limit, log=lambda m: typer.echo(m, err=True)
+    )
     for r in results:
         for op in r.changed_ops:
             typer.echo(f"[{r.name}] changed: {op}")
@@ -648,9 +657,10 @@ def deploy_cmd(
 ) -> None:
     """Converge the centre with Ansible (playbooks/site.yml); a per-host summary at the end."""
     from pdic.deploy import deploy
+    from pdic.inventory import load_valid_inventory
 
     result = deploy(
-        inventory,
+        load_valid_inventory(inventory),
         check=check,
         diff=diff,
         limit=limit,
@@ -659,6 +669,8 @@ def deploy_cmd(
         engine=engine,
         playbook=playbook,
     )
+    for line in result.pending.lines() if check and result.pending else []:
+        typer.echo(f"pdic deploy (check): {line}")
     _print_recap(
         "deploy (check)" if check else "deploy",
         [(h.name, h.ok, h.changed, h.failures, h.unreachable) for h in result.hosts],

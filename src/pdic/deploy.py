@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdic.errors import DeployError
-from pdic.inventory import load_valid_inventory
+from pdic.inventory import Inventory
 from pdic.project import project_root
 
 ENGINES = ("mitogen", "ansible")
@@ -45,12 +45,29 @@ class HostSummary:
         return self.failures == 0 and self.unreachable == 0
 
 
+@dataclass(frozen=True)
+class Pending:
+    """What a deploy makes on the controller before Ansible runs: the secrets its vault file
+    lacks and the reference archives not built yet. A real run creates them; ``--check`` only
+    names them (and lends Ansible stand-ins that never reach a file of the project)."""
+
+    vault_file: Path
+    secrets: tuple[str, ...] = ()
+    archives: tuple[Path, ...] = ()
+
+    def lines(self) -> list[str]:
+        out = [f"{self.vault_file}: a real run creates secret {name}" for name in self.secrets]
+        out += [f"{path}: a real run builds this archive" for path in self.archives]
+        return out
+
+
 @dataclass
 class DeployResult:
     returncode: int
     hosts: list[HostSummary] = field(default_factory=list)
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)
     output: str = ""
+    pending: Pending | None = None
 
     @property
     def success(self) -> bool:
@@ -161,22 +178,46 @@ def read_summary(path: Path) -> tuple[list[HostSummary], dict[str, list[str]]]:
     return hosts, dict(data.get("changed_tasks", {}))
 
 
-def vault_password_args(all_vars: Mapping[str, object], inventory: Path) -> list[str]:
+def vault_password_args(inventory: Inventory) -> list[str]:
     """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``)."""
-    name = all_vars.get("pdic_vault_password_file")
-    if not name:
-        return []
-    path = Path(str(name)).expanduser()
-    if not path.is_file():
-        hint = " (pdic lab up creates the lab's)" if "pdic-lab" in str(path) else ""
-        raise DeployError(
-            f"{inventory}/group_vars/all: pdic_vault_password_file: {path} does not exist{hint}"
-        )
-    return ["--vault-password-file", str(path)]
+    from pdic.secrets import vault_password_path
+
+    path = vault_password_path(inventory)
+    return [] if path is None else ["--vault-password-file", str(path)]
+
+
+def prepare_controller(inventory: Inventory, root: Path, *, check: bool) -> Pending:
+    """The secrets and reference archives the inventory wants: made by a real run, only named
+    by a check (which writes nothing on the controller)."""
+    from pdic.app.build import ensure_reference_builds, missing_reference_artifacts
+    from pdic.secrets import VAULT_FILE, ensure_secrets
+
+    vault = inventory.path / VAULT_FILE
+    secrets: tuple[str, ...] = ()
+    if inventory.vars.get("pdic_secrets"):
+        secrets = ensure_secrets(inventory, dry_run=check).created
+    applications = inventory.vars.get("pdic_applications")
+    archives: tuple[Path, ...] = ()
+    if applications:
+        archives = tuple(missing_reference_artifacts(applications, root))
+        if not check:
+            ensure_reference_builds(applications, root)
+    return Pending(vault, secrets, archives)
+
+
+def stand_ins(pending: Pending) -> dict[str, object]:
+    """Extra variables for a check run: a throw-away value for each secret a real run would
+    create, and the archives a real run would build (the app_service role skips them)."""
+    from pdic.secrets import generate
+
+    found: dict[str, object] = {name: generate(32) for name in pending.secrets}
+    if pending.archives:
+        found["app_service_pending_artifacts"] = [str(p) for p in pending.archives]
+    return found
 
 
 def deploy(
-    inventory: Path | str,
+    inventory: Inventory,
     *,
     check: bool = False,
     diff: bool = False,
@@ -188,29 +229,27 @@ def deploy(
     extra_args: Sequence[str] = (),
     capture: bool = False,
 ) -> DeployResult:
-    """Run the playbook; returns the per-host recap. Bad input raises before anything runs."""
-    inventory = Path(inventory)
+    """Run the playbook on the (checked) inventory; returns the per-host recap. Bad input
+    raises before anything runs; ``check`` changes nothing on the hosts or on the controller."""
     engine = engine or default_engine()
     engine_env(engine)  # an unknown engine is an error before anything else is read
-    inv = load_valid_inventory(inventory)
     if limit:
-        inv.select(limit)  # an unknown host or group is an error
+        inventory.select(limit)  # an unknown host or group is an error
     root = project_root()
-    vault_args = vault_password_args(inv.vars, inventory)
-    if inv.vars.get("pdic_secrets"):
-        from pdic.secrets import ensure_secrets
-
-        ensure_secrets(inventory)  # the secrets the roles read from the vault file
-    if inv.vars.get("pdic_applications"):
-        from pdic.app.build import ensure_reference_builds
-
-        ensure_reference_builds(inv.vars["pdic_applications"], project_root())
     if not (root / playbook).is_file():
         raise DeployError(f"{playbook}: no such playbook in {root}")
+    vault_args = vault_password_args(inventory)
+    pending = prepare_controller(inventory, root, check=check)
     with tempfile.TemporaryDirectory(prefix="pdic-deploy-") as tmp:
         summary = Path(tmp) / "summary.json"
+        more = list(extra_args)
+        if check and (pending.secrets or pending.archives):
+            values = Path(tmp) / "stand-ins.json"
+            values.touch(mode=0o600)
+            values.write_text(json.dumps(stand_ins(pending)))
+            more += ["--extra-vars", f"@{values}"]
         argv = build_command(
-            inventory,
+            inventory.path,
             root=root,
             playbook=playbook,
             check=check,
@@ -218,7 +257,7 @@ def deploy(
             limit=limit,
             tags=tags,
             skip_tags=skip_tags,
-            extra_args=[*vault_args, *extra_args],
+            extra_args=[*vault_args, *more],
         )
         env = build_env(root, engine, summary)
         proc = subprocess.run(
@@ -226,4 +265,4 @@ def deploy(
         )
         output = f"{proc.stdout or ''}{proc.stderr or ''}"
         hosts, changed_tasks = read_summary(summary)
-    return DeployResult(proc.returncode, hosts, changed_tasks, output)
+    return DeployResult(proc.returncode, hosts, changed_tasks, output, pending)

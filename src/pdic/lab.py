@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdic.errors import LabError
-from pdic.inventory import Host, Inventory, load_inventory
+from pdic.inventory import Host, Inventory
 
 # One lab per machine: whoever changes it (lab up/down/destroy, a lab test session) holds this
 # lock, so that two checkouts or two operators cannot rebuild it under each other. A holder's
@@ -756,10 +756,6 @@ class Lab:
 
     inventory: Inventory
     paths: LabPaths
-
-    @classmethod
-    def load(cls, inventory: Path | str, paths: LabPaths | None = None) -> Lab:
-        return cls(load_inventory(inventory), paths or LabPaths.default())
 
     @property
     def net(self) -> LabNet:

@@ -32,7 +32,7 @@ import yaml
 
 from pdic.errors import PdicError
 from pdic.files import write_atomically
-from pdic.inventory import Inventory, load_valid_inventory
+from pdic.inventory import Inventory
 
 VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
 DEFAULT_LENGTH = 32
@@ -122,31 +122,43 @@ def write_vault(path: Path, data: Mapping[str, Any], password_file: Path) -> Non
     write_atomically(path, encrypted, mode=0o600)
 
 
-def password_file(inventory: Inventory) -> Path:
+def vault_password_path(inventory: Inventory) -> Path | None:
+    """The inventory's vault password file (``pdic_vault_password_file``), None if it names
+    none; SecretsError naming the key when the file is missing."""
     name = inventory.vars.get("pdic_vault_password_file")
     if not name:
+        return None
+    path = Path(str(name)).expanduser()
+    if not path.is_file():
+        hint = " (pdic lab up creates the lab's)" if "pdic-lab" in str(path) else ""
+        raise SecretsError(
+            f"{inventory.path}/group_vars/all: pdic_vault_password_file: {path} does not "
+            f"exist{hint}"
+        )
+    return path
+
+
+def password_file(inventory: Inventory) -> Path:
+    path = vault_password_path(inventory)
+    if path is None:
         raise SecretsError(
             f"{inventory.path}/group_vars/all: pdic_secrets needs pdic_vault_password_file "
             "(the file holding the inventory's vault password)"
         )
-    path = Path(str(name)).expanduser()
-    if not path.is_file():
-        hint = " (pdic lab up creates the lab's)" if "pdic-lab" in str(path) else ""
-        raise SecretsError(f"pdic_vault_password_file: {path} does not exist{hint}")
     return path
 
 
-def ensure_secrets(inventory_path: Path | str) -> EnsureResult:
-    """Create the missing secrets the inventory declares; never changes an existing one."""
-    inventory = load_valid_inventory(inventory_path)
+def ensure_secrets(inventory: Inventory, *, dry_run: bool = False) -> EnsureResult:
+    """Create the missing secrets the (checked) inventory declares; never changes an existing
+    one. ``dry_run`` reads the vault file and names what would be created, writing nothing."""
     wanted = declared(inventory)
-    path = Path(inventory_path) / VAULT_FILE
+    path = inventory.path / VAULT_FILE
     if not wanted:
         return EnsureResult(path, (), ())
     secret_file = password_file(inventory)
     existing = read_vault(path, secret_file)
     merged, created = merge(existing, wanted)
-    if created:
+    if created and not dry_run:
         write_vault(path, merged, secret_file)
     kept = tuple(s.name for s in wanted if s.name not in created)
     return EnsureResult(path, tuple(created), kept)

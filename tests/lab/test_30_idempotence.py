@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
-from conftest import Run, pdic
+from conftest import INVENTORY, Run, pdic
 from recap import recap
 
 from pdic.inventory import Inventory
+from pdic.secrets import VAULT_FILE
 
 
 def test_first_deploy_converged_every_host(deployed: Run, inventory: Inventory) -> None:
@@ -45,3 +49,69 @@ def test_deploy_with_bad_inventory_deploys_nothing(redeployed: Run) -> None:
     assert run.returncode == 2, run
     assert run.stderr.startswith("pdic: error: "), run.stderr
     assert "PLAY" not in run.stdout
+
+
+def _sites_on(host: str, inventory: Inventory) -> str:
+    from pdic.connect import testinfra_host
+
+    run = testinfra_host(inventory.host(host), timeout=60).run(
+        "ls -l --time-style=+%s /etc/nginx/sites-enabled"
+    )
+    assert run.rc == 0, run.stderr
+    return str(run.stdout)
+
+
+@pytest.mark.parametrize("fault", ["duplicate-key", "second-inventory-file"])
+def test_an_inventory_ansible_would_read_otherwise_deploys_nothing(
+    redeployed: Run, inventory: Inventory, tmp_path: Path, fault: str
+) -> None:
+    # The slips that once passed the checker: a second portal_sites block that silently
+    # replaced the first (27 sites become 1), and a file beside hosts.yml that Ansible loads as
+    # a second inventory source. Deployed, either would change the portal hosts.
+    copy = tmp_path / "inv"
+    shutil.copytree(INVENTORY, copy)
+    if fault == "duplicate-key":
+        province = copy / "group_vars" / "all" / "province.yml"
+        province.write_text(
+            province.read_text(encoding="utf-8")
+            + "portal_sites:\n  - {name: only, hostname: only.lab.pdic.internal, "
+            "agency: so-tu-phap, title: Only}\n",
+            encoding="utf-8",
+        )
+        expected = "duplicate key 'portal_sites'"
+    else:
+        (copy / "zz-extra.yml").write_text(
+            "all: {hosts: {portal-1: {ansible_host: 999.1.1.1}}}\n", encoding="utf-8"
+        )
+        expected = "zz-extra.yml"
+    before = _sites_on("portal-1", inventory)
+    run = pdic("deploy", "-i", str(copy))
+    assert run.returncode == 2, run
+    lines = run.stderr.splitlines()
+    assert lines and all(line.startswith("pdic: error: ") for line in lines), run.stderr
+    assert any(expected in line for line in lines), run.stderr
+    assert "PLAY" not in run.stdout, run.stdout
+    assert _sites_on("portal-1", inventory) == before
+
+
+def test_a_check_creates_nothing_on_the_controller(redeployed: Run, tmp_path: Path) -> None:
+    # A secret declared but not yet in the vault file: a real deploy would create it; the
+    # check names it, runs on the hosts with a stand-in, and leaves the vault file as it was.
+    copy = tmp_path / "inv"
+    shutil.copytree(INVENTORY, copy)
+    vault = copy / VAULT_FILE
+    sealed = vault.read_bytes()
+    declared = copy / "group_vars" / "all" / "secrets.yml"
+    text = declared.read_text(encoding="utf-8")
+    assert "\npdic_secrets:\n" in text
+    declared.write_text(
+        text.replace("\npdic_secrets:\n", "\npdic_secrets:\n  - {name: vault_check_only}\n"),
+        encoding="utf-8",
+    )
+    run = pdic("deploy", "-i", str(copy), "--check", "--limit", "portal-1")
+    assert run.returncode == 0, run
+    assert f"pdic deploy (check): {vault}: a real run creates secret vault_check_only" in (
+        run.stdout
+    ), run.stdout
+    assert vault.read_bytes() == sealed
+    assert recap(run.stdout)["portal-1"]["changed"] == 0, run.stdout

@@ -6,6 +6,7 @@ fake ansible-playbook in its place that writes a recap the way the pdic_summary 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,8 +19,11 @@ import pytest
 
 from pdic import deploy
 from pdic.ansible_plugins.callback.pdic_summary import CallbackModule
+from pdic.cli import main
 from pdic.deploy import DeployResult, HostSummary
 from pdic.errors import DeployError, InventoryError
+from pdic.inventory import Inventory, load_valid_inventory
+from pdic.secrets import VAULT_FILE, SecretsError
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "inventory_corpus"
@@ -204,26 +208,30 @@ def test_deploy_result_changed() -> None:
 # deploy(): checks first, then one ansible-playbook
 
 
-def test_deploy_refuses_a_broken_inventory_before_running_anything() -> None:
+def test_deploy_refuses_a_broken_inventory_before_running_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     case = CORPUS / "04-duplicate-address"
-    with pytest.raises(InventoryError) as err:
-        deploy.deploy(case, engine="ansible")
-    assert err.value.problems == (case / "expected.txt").read_text().splitlines()
+    assert main(["deploy", "-i", str(case), "--engine", "ansible"]) == 2
+    expected = (case / "expected.txt").read_text().splitlines()
+    assert capsys.readouterr().err.splitlines() == [f"pdic: error: {line}" for line in expected]
 
 
 def test_deploy_refuses_an_unknown_limit() -> None:
     with pytest.raises(InventoryError, match="'portal-9' matches no host or group"):
-        deploy.deploy(CORPUS / "_valid", limit="portal-9", engine="ansible")
+        deploy.deploy(load_valid_inventory(CORPUS / "_valid"), limit="portal-9", engine="ansible")
 
 
 def test_deploy_refuses_an_unknown_playbook() -> None:
     with pytest.raises(DeployError, match=r"^playbooks/nope\.yml: no such playbook in "):
-        deploy.deploy(CORPUS / "_valid", playbook="playbooks/nope.yml", engine="ansible")
+        deploy.deploy(
+            load_valid_inventory(CORPUS / "_valid"), playbook="playbooks/nope.yml", engine="ansible"
+        )
 
 
 def test_deploy_refuses_an_unknown_engine() -> None:
     with pytest.raises(DeployError, match="--engine: 'bogus'"):
-        deploy.deploy(CORPUS / "_valid", engine="bogus")
+        deploy.deploy(load_valid_inventory(CORPUS / "_valid"), engine="bogus")
 
 
 def test_deploy_runs_the_playbook_and_reads_its_recap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,7 +245,11 @@ def test_deploy_runs_the_playbook_and_reads_its_recap(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(subprocess, "run", ansible_playbook)
     result = deploy.deploy(
-        CORPUS / "_valid", limit="db,mail,portal", check=True, engine="ansible", capture=True
+        load_valid_inventory(CORPUS / "_valid"),
+        limit="db,mail,portal",
+        check=True,
+        engine="ansible",
+        capture=True,
     )
     [(argv, kwargs)] = calls
     assert argv[1:5] == ["-i", str(CORPUS / "_valid"), str(REPO / "playbooks/site.yml"), "--check"]
@@ -252,6 +264,53 @@ def test_deploy_runs_the_playbook_and_reads_its_recap(monkeypatch: pytest.Monkey
     assert result.output == "PLAY RECAP\nERROR! mail-1\n"
     # The recap lived in a temporary directory that is gone now.
     assert not Path(kwargs["env"]["PDIC_SUMMARY_FILE"]).exists()
+
+
+def test_a_check_writes_nothing_on_the_controller_and_names_what_a_run_would_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = tmp_path / "vault-password"
+    password.write_text("correct horse battery staple\n")
+    archive = tmp_path / "project" / "apps" / "dist" / "eoffice-9.tar.gz"
+    inventory = _inventory_with(
+        tmp_path,
+        pdic_vault_password_file=str(password),
+        pdic_secrets="[{name: vault_one}, {name: vault_two, length: 64}]",
+    )
+    seen: dict[str, Any] = {}
+
+    def ansible_playbook(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        extra = argv[argv.index("--extra-vars") + 1]
+        assert extra.startswith("@")
+        seen["mode"] = Path(extra[1:]).stat().st_mode & 0o777
+        seen["values"] = json.loads(Path(extra[1:]).read_text())
+        seen["argv"] = argv
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    def built(*args: Any) -> Any:
+        raise AssertionError("a check built an archive")
+
+    monkeypatch.setattr(subprocess, "run", ansible_playbook)
+    monkeypatch.setattr("pdic.app.build.missing_reference_artifacts", lambda *a: [archive])
+    monkeypatch.setattr("pdic.app.build.build_reference", built)
+    inventory = dataclasses.replace(
+        inventory, vars={**inventory.vars, "pdic_applications": [{"name": "eoffice"}]}
+    )
+    result = deploy.deploy(inventory, check=True, engine="ansible", capture=True)
+    assert "--check" in seen["argv"]
+    assert not (inventory.path / VAULT_FILE).exists()
+    assert seen["mode"] == 0o600
+    assert set(seen["values"]) == {"vault_one", "vault_two", "app_service_pending_artifacts"}
+    assert seen["values"]["app_service_pending_artifacts"] == [str(archive)]
+    assert result.pending is not None
+    vault = inventory.path / VAULT_FILE
+    assert result.pending.lines() == [
+        f"{vault}: a real run creates secret vault_one",
+        f"{vault}: a real run creates secret vault_two",
+        f"{archive}: a real run builds this archive",
+    ]
+    # The stand-ins lived in the deploy's temporary directory, gone now.
+    assert not Path(seen["argv"][seen["argv"].index("--extra-vars") + 1][1:]).exists()
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,25 +391,33 @@ def test_callback_without_a_summary_file_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def _inventory_with(tmp_path: Path, **values: str) -> Inventory:
+    root = tmp_path / "inv"
+    shutil.copytree(CORPUS / "_valid", root)
+    (root / "group_vars" / "all" / "extra.yml").write_text(
+        "---\n" + "".join(f"{k}: {v}\n" for k, v in values.items())
+    )
+    return load_valid_inventory(root)
+
+
 def test_vault_password_file_from_the_inventory(tmp_path: Path) -> None:
     from pdic.deploy import vault_password_args
 
-    assert vault_password_args({}, tmp_path) == []
+    assert vault_password_args(load_valid_inventory(CORPUS / "_valid")) == []
     password = tmp_path / "vault-password"
     password.write_text("secret\n")
-    assert vault_password_args({"pdic_vault_password_file": str(password)}, tmp_path) == [
-        "--vault-password-file",
-        str(password),
-    ]
+    inventory = _inventory_with(tmp_path, pdic_vault_password_file=str(password))
+    assert vault_password_args(inventory) == ["--vault-password-file", str(password)]
 
 
 def test_missing_vault_password_file_is_a_clear_error(tmp_path: Path) -> None:
     from pdic.deploy import vault_password_args
 
     missing = "/var/lib/pdic-lab-nowhere/vault-password"
-    with pytest.raises(DeployError) as err:
-        vault_password_args({"pdic_vault_password_file": missing}, tmp_path)
+    inventory = _inventory_with(tmp_path, pdic_vault_password_file=missing)
+    with pytest.raises(SecretsError) as err:
+        vault_password_args(inventory)
     assert str(err.value) == (
-        f"{tmp_path}/group_vars/all: pdic_vault_password_file: {missing} does not exist"
+        f"{tmp_path}/inv/group_vars/all: pdic_vault_password_file: {missing} does not exist"
         " (pdic lab up creates the lab's)"
     )

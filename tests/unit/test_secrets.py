@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from pdic import secrets
-from pdic.secrets import Declared, SecretsError, ensure_secrets
+from pdic.inventory import load_valid_inventory
+from pdic.secrets import Declared, EnsureResult, SecretsError, ensure_secrets
 
 VALID = Path(__file__).resolve().parents[1] / "inventory_corpus" / "_valid"
 
@@ -31,13 +32,17 @@ def inventory(tmp_path: Path) -> Path:
     return root
 
 
+def ensure(root: Path, *, dry_run: bool = False) -> EnsureResult:
+    return ensure_secrets(load_valid_inventory(root), dry_run=dry_run)
+
+
 def _decrypt(root: Path) -> dict[str, str]:
     password = root.parent / "vault-password"
     return secrets.read_vault(root / secrets.VAULT_FILE, password)
 
 
 def test_missing_secrets_are_created_encrypted(inventory: Path) -> None:
-    result = ensure_secrets(inventory)
+    result = ensure(inventory)
     assert result.created == ("vault_postgresql_password_app", "vault_pgbackrest_cipher_pass")
     path = inventory / "group_vars" / "all" / "vault.yml"
     assert path.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256")
@@ -49,15 +54,15 @@ def test_missing_secrets_are_created_encrypted(inventory: Path) -> None:
 
 
 def test_existing_values_are_never_changed(inventory: Path) -> None:
-    ensure_secrets(inventory)
+    ensure(inventory)
     before = _decrypt(inventory)
     ciphertext = (inventory / secrets.VAULT_FILE).read_bytes()
-    again = ensure_secrets(inventory)
+    again = ensure(inventory)
     assert again.created == ()
     assert (inventory / secrets.VAULT_FILE).read_bytes() == ciphertext  # not even re-encrypted
     decl = inventory / "group_vars" / "all" / "secrets.yml"
     decl.write_text(decl.read_text() + "  - {name: vault_new_one}\n")
-    third = ensure_secrets(inventory)
+    third = ensure(inventory)
     assert third.created == ("vault_new_one",)
     after = _decrypt(inventory)
     assert {k: after[k] for k in before} == before
@@ -65,7 +70,7 @@ def test_existing_values_are_never_changed(inventory: Path) -> None:
 
 
 def test_ansible_reads_the_vault_file(inventory: Path) -> None:
-    ensure_secrets(inventory)
+    ensure(inventory)
     view = Path(sys.executable).parent / "ansible-vault"
     out = subprocess.run(
         [
@@ -88,33 +93,33 @@ def test_ansible_reads_the_vault_file(inventory: Path) -> None:
 def test_the_loader_skips_the_encrypted_file(inventory: Path) -> None:
     from pdic.inventory import check_inventory
 
-    ensure_secrets(inventory)
+    ensure(inventory)
     assert check_inventory(inventory) == []
 
 
 def test_wrong_password_is_one_clear_error(inventory: Path) -> None:
-    ensure_secrets(inventory)
+    ensure(inventory)
     (inventory.parent / "vault-password").write_text("another\n")
     with pytest.raises(SecretsError, match="cannot decrypt"):
-        ensure_secrets(inventory)
+        ensure(inventory)
 
 
 def test_a_plain_vault_file_is_refused(inventory: Path) -> None:
     (inventory / secrets.VAULT_FILE).write_text("vault_x: plain\n")
     with pytest.raises(SecretsError, match="is not vault-encrypted"):
-        ensure_secrets(inventory)
+        ensure(inventory)
 
 
 def test_missing_password_file_is_named(inventory: Path) -> None:
     (inventory.parent / "vault-password").unlink()
     with pytest.raises(SecretsError, match="does not exist"):
-        ensure_secrets(inventory)
+        ensure(inventory)
 
 
 def test_nothing_declared_writes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "inv"
     shutil.copytree(VALID, root)
-    assert ensure_secrets(root).created == ()
+    assert ensure(root).created == ()
     assert not (root / secrets.VAULT_FILE).exists()
 
 
@@ -133,3 +138,15 @@ def test_the_lab_declares_a_password_for_every_login_role() -> None:
     login = {r["name"] for r in roles if r.get("groups")}
     assert {f"vault_postgresql_password_{r}" for r in login} <= names
     assert "vault_pgbackrest_cipher_pass" in names
+
+
+def test_a_dry_run_names_what_it_would_create_and_writes_nothing(inventory: Path) -> None:
+    planned = ensure(inventory, dry_run=True)
+    assert planned.created == ("vault_postgresql_password_app", "vault_pgbackrest_cipher_pass")
+    assert not (inventory / secrets.VAULT_FILE).exists()
+    ensure(inventory)
+    ciphertext = (inventory / secrets.VAULT_FILE).read_bytes()
+    decl = inventory / "group_vars" / "all" / "secrets.yml"
+    decl.write_text(decl.read_text() + "  - {name: vault_new_one}\n")
+    assert ensure(inventory, dry_run=True).created == ("vault_new_one",)
+    assert (inventory / secrets.VAULT_FILE).read_bytes() == ciphertext

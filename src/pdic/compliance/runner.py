@@ -33,7 +33,7 @@ from pdic.compliance.checks import CheckOutcome
 from pdic.compliance.evaluate import detect_container, evaluate
 from pdic.compliance.lynis import LynisResult, run_lynis, unreachable
 from pdic.connect import testinfra_host
-from pdic.inventory import Host, load_valid_inventory
+from pdic.inventory import Host, Inventory
 
 FORMATS = ("html", "json", "junit", "prom")
 _SUFFIX = {"html": "html", "json": "json", "junit": "xml", "prom": "prom"}
@@ -91,7 +91,7 @@ def audit_host(
 
 
 def audit(
-    inventory: Path | str,
+    inventory: Inventory,
     *,
     catalogue_dir: Path | str,
     limit: str | None = None,
@@ -103,7 +103,7 @@ def audit(
     lynis: bool = False,
 ) -> AuditRun:
     """Audit the selected hosts; bad input (inventory, controls, waivers, coverage) raises first."""
-    inv = load_valid_inventory(inventory)
+    inv = inventory
     catalogue = load_catalogue(catalogue_dir)
     check_group_coverage(catalogue, inv.groups)
     chosen = select_controls(catalogue, controls)

@@ -20,7 +20,8 @@ SHOWN_VALUE = 60
 """A quoted value in a message is shortened beyond this many characters."""
 LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-CERT_NAME = re.compile(r"(?:\*\.)?" + DNS_LABEL.pattern + r"(?:\." + DNS_LABEL.pattern + r")*")
+HOST_NAME = re.compile(DNS_LABEL.pattern + r"(?:\." + DNS_LABEL.pattern + r")*")
+CERT_NAME = re.compile(r"(?:\*\.)?" + HOST_NAME.pattern)
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 GROUP_NAME = re.compile(r"[a-z][a-z0-9_]*")
 SQL_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -277,6 +278,17 @@ def one_of(*choices: str) -> Validator:
     return validate
 
 
+dns_label = Pattern(
+    "dns_label", DNS_LABEL, "a DNS label (lowercase letters, digits and inner hyphens, at most 63)"
+)
+host_name = Pattern(
+    "host_name",
+    HOST_NAME,
+    "a host name (DNS labels of lowercase letters, digits and inner hyphens; one label allowed)",
+)
+unix_name = Pattern(
+    "unix_name", UNIX_USER, "a Unix user or group name (lowercase letters, digits, _ and -)"
+)
 certificate_name = Pattern(
     "certificate_name",
     CERT_NAME,
@@ -293,6 +305,10 @@ VALIDATORS: dict[str, Validator] = {
     "variable_name": variable_name,
     "group_name": group_name,
     "certificate_name": certificate_name,
+    "host_name": host_name,
+    "dns_label": dns_label,
+    "unix_name": unix_name,
+    "env_name": env_name,
     "dns_name": dns_name,
     "mail_address": mail_address,
     "quota": quota,

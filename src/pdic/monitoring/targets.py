@@ -35,7 +35,7 @@ from typing import Any
 
 from pdic.errors import InventoryError
 from pdic.files import write_atomically
-from pdic.inventory import Host, Inventory, load_valid_inventory
+from pdic.inventory import Host, Inventory
 from pdic.inventory.model import KNOWN_GROUPS
 
 NODE_EXPORTER_PORT = 9100
@@ -108,15 +108,14 @@ def file_sd_targets(inventory: Inventory) -> dict[str, FileSD]:
     }
 
 
-def write_file_sd(inventory_path: Path | str, out_dir: Path | str) -> list[Path]:
-    """Check the inventory, then write ``<out_dir>/<job>.json`` for every job.
+def write_file_sd(inventory: Inventory, out_dir: Path | str) -> list[Path]:
+    """Write ``<out_dir>/<job>.json`` for every job of the (checked) inventory.
 
     Returns the paths of all job files, in :data:`JOBS` order. A file is replaced atomically
     (Prometheus watches the directory and must never read half a file) and only when its
-    content changes. An inventory that fails :func:`~pdic.inventory.check_inventory` raises
-    :class:`~pdic.errors.InventoryError` before anything is written.
+    content changes.
     """
-    targets = file_sd_targets(load_valid_inventory(inventory_path))
+    targets = file_sd_targets(inventory)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pdic.compliance import lynis, report, runner
-from pdic.inventory import Host
+from pdic.inventory import Host, load_valid_inventory
 
 from .fakes import REPO, FakeHost, fixture_text, sshd_replies
 
@@ -59,7 +59,7 @@ def _audit(tmp_path: Path, sshd: dict[str, str], index: dict[str, int | None]) -
         encoding="utf-8",
     )
     run = runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=REPO / "compliance",
         limit=",".join(sshd),
         controls=["PDIC-SSH-001", "PDIC-SSH-002"],

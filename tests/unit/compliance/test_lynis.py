@@ -12,7 +12,7 @@ import pytest
 from pdic.cli import main
 from pdic.compliance import lynis, runner
 from pdic.compliance.checks.ssh import SSHD_MATCH_ROOT, SSHD_T
-from pdic.inventory import Host
+from pdic.inventory import Host, load_valid_inventory
 
 from .fakes import REPO, FakeHost, fixture_text
 
@@ -71,7 +71,7 @@ def _connect(hosts: dict[str, bool]) -> Any:
 @pytest.fixture
 def run() -> runner.AuditRun:
     return runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=CATALOGUE,
         limit="portal-1,db-1,mail-1",
         controls=["PDIC-SSH-002"],
@@ -115,7 +115,7 @@ def test_every_format_carries_the_comparison(run: runner.AuditRun, tmp_path: Pat
 
 def test_without_lynis_no_report_mentions_it(tmp_path: Path) -> None:
     plain = runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=CATALOGUE,
         limit="portal-1",
         controls=["PDIC-SSH-002"],

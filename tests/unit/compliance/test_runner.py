@@ -13,7 +13,7 @@ import pytest
 from pdic.cli import main
 from pdic.compliance import runner
 from pdic.compliance.catalogue import ComplianceError, load_catalogue
-from pdic.inventory import Host
+from pdic.inventory import Host, load_valid_inventory
 
 from .fakes import REPO, FakeHost, fixture_text, sshd_replies
 
@@ -62,7 +62,7 @@ def test_unknown_control_is_a_clear_error() -> None:
 def test_root_login_fails_where_permitted_and_passes_where_hardened() -> None:
     default, hardened = _fixtures()
     run = runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=CATALOGUE,
         limit="portal-1,db-1",
         controls=["PDIC-SSH-001"],
@@ -88,7 +88,7 @@ def test_the_lab_inventory_allows_root_from_the_control_machine_only(tmp_path: P
 
     def audit(inventory: Path) -> dict[str, str]:
         run = runner.audit(
-            inventory,
+            load_valid_inventory(inventory),
             catalogue_dir=CATALOGUE,
             limit="portal-1,hcc-1",
             controls=["PDIC-SSH-001"],
@@ -111,7 +111,7 @@ def test_the_lab_inventory_allows_root_from_the_control_machine_only(tmp_path: P
 
 def test_unreachable_host_is_an_error_for_each_control_never_a_pass() -> None:
     run = runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=CATALOGUE,
         limit="mail-1",
         controls=["PDIC-SSH"],
@@ -133,7 +133,7 @@ def test_an_active_waiver_covers_a_failure_and_an_expired_one_does_not(tmp_path:
         " approver: Head of infrastructure, expires: 2020-01-01}\n"
     )
     run = runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=CATALOGUE,
         limit="portal-1,hcc-1",
         controls=["PDIC-SSH-001"],
@@ -149,7 +149,7 @@ def test_an_active_waiver_covers_a_failure_and_an_expired_one_does_not(tmp_path:
 def test_reports_are_written_in_every_format(tmp_path: Path) -> None:
     default, hardened = _fixtures()
     run = runner.audit(
-        LAB,
+        load_valid_inventory(LAB),
         catalogue_dir=CATALOGUE,
         limit="portal-1,db-1",
         controls=["PDIC-SSH-001"],

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from pdic.exporter.app import build_collectors, listen_on, load_config
+from pdic.inventory import load_valid_inventory
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).parent / "playbooks" / "render.yml"
@@ -127,7 +128,7 @@ def test_prometheus_scrapes_every_job(lab: Path) -> None:
 def test_file_sd_files_are_the_targets_pdic_writes(lab: Path, tmp_path: Path) -> None:
     from pdic.monitoring import write_file_sd
 
-    for path in write_file_sd(LAB, tmp_path):
+    for path in write_file_sd(load_valid_inventory(LAB), tmp_path):
         rendered = lab / "mon-1" / "file_sd" / path.name
         if rendered.exists():
             assert json.loads(rendered.read_text()) == json.loads(path.read_text()), path.name

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdic.errors import InventoryError
-from pdic.inventory import Inventory, check_inventory, load_inventory
+from pdic.cli import main
+from pdic.inventory import Inventory, check_inventory, load_inventory, load_valid_inventory
 from pdic.monitoring import JOBS, file_sd_targets, write_file_sd
 
 from .conftest import grown_lab
@@ -226,7 +226,7 @@ def test_ipv6_addresses_are_bracketed(tmp_path: Path) -> None:
 
 def test_write_file_sd_writes_one_json_file_per_job(tmp_path: Path) -> None:
     out = tmp_path / "file_sd"
-    paths = write_file_sd(LAB, out)
+    paths = write_file_sd(load_valid_inventory(LAB), out)
     assert paths == [out / f"{job}.json" for job in JOBS]
     expected = file_sd_targets(load_inventory(LAB))
     for job, path in zip(JOBS, paths, strict=True):
@@ -237,21 +237,23 @@ def test_write_file_sd_writes_one_json_file_per_job(tmp_path: Path) -> None:
 
 def test_write_file_sd_leaves_unchanged_files_alone(tmp_path: Path) -> None:
     out = tmp_path / "file_sd"
-    paths = write_file_sd(LAB, out)
+    paths = write_file_sd(load_valid_inventory(LAB), out)
     stamps = {p: p.stat().st_mtime_ns for p in paths}
     inodes = {p: p.stat().st_ino for p in paths}
-    write_file_sd(LAB, out)
+    write_file_sd(load_valid_inventory(LAB), out)
     assert {p: p.stat().st_mtime_ns for p in paths} == stamps
     assert {p: p.stat().st_ino for p in paths} == inodes
 
 
-def test_write_file_sd_refuses_an_invalid_inventory(tmp_path: Path) -> None:
+def test_monitoring_targets_refuses_an_invalid_inventory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     inv = _lab_copy(tmp_path)
     province_file = inv / "group_vars" / "all" / "province.yml"
     province = yaml.safe_load(province_file.read_text(encoding="utf-8"))
     province["portal_sites"][0]["agency"] = "no-such-agency"
     province_file.write_text(yaml.safe_dump(province, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "file_sd"
-    with pytest.raises(InventoryError, match="no-such-agency"):
-        write_file_sd(inv, out)
+    assert main(["monitoring", "targets", "-i", str(inv), "-o", str(out)]) == 2
+    assert "no-such-agency" in capsys.readouterr().err
     assert not out.exists()

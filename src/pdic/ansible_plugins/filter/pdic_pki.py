@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_-]*$")
+_SRC = str(Path(__file__).resolve().parents[3])
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+
+from pdic.inventory.values import certificate_name, unix_name  # noqa: E402
+
 _MODE = re.compile(r"^0[0-7]{3}$")
 
 
@@ -56,7 +63,7 @@ def _entry_problems(
         )
     else:
         names = [str(n) for n in [item["common_name"], *sans]]
-        bad = [n for n in names if not re.match(settings["dns_re"], n) or len(n) > 253]
+        bad = [n for n in names if certificate_name(n) is not None or len(n) > 253]
         if bad:
             problems.append(
                 f"{where}.common_name/sans: not a valid DNS name: {', '.join(bad)}"
@@ -73,8 +80,8 @@ def _entry_problems(
         )
 
     if (
-        not _ACCOUNT.match(str(item.get("owner", "root")))
-        or not _ACCOUNT.match(str(item.get("group", "root")))
+        unix_name(str(item.get("owner", "root"))) is not None
+        or unix_name(str(item.get("group", "root"))) is not None
         or not _MODE.match(str(item.get("mode", "0600")))
         or not _is_list(item.get("reload", []))
     ):
@@ -106,7 +113,7 @@ def cert_problems(
 
     ``authorities``: pki_cert_authorities; ``chains``: authority name -> its chain's PEM (may
     be empty before the chains are read: then the lifetime is checked against the policy
-    only); ``settings``: default_ca, default_key_type, key_algorithms, dns_re, lifetime_days
+    only); ``settings``: default_ca, default_key_type, key_algorithms, lifetime_days
     and renew_days, the role's defaults.
     """
     try:
