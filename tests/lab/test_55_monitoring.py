@@ -194,3 +194,53 @@ def test_stopping_nginx_on_the_portal_fires_site_down_for_its_sites(  # type: ig
     assert _wait(
         lambda: len(_query('probe_success{job="blackbox_https"} == 1')) == len(sites), timeout=120
     )
+
+
+def _mails_about(connect, alertname: str, host: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Files in the on-call mailbox (every team's on-call address is an alias of it) that
+    carry a notification of ``alertname`` for ``host``."""
+    mail = connect(INV.select("mail")[0].name)
+    maildir = "/var/vmail/lab.pdic.internal/oncall/Maildir"
+    found = mail.run(
+        "grep -rlZ -- %s %s/new %s/cur | xargs -0r grep -l -- %s", alertname, maildir, maildir, host
+    )
+    return [line for line in found.stdout.splitlines() if line]
+
+
+def test_postgresql_stopped_on_the_replica_fires_reaches_oncall_and_turns_db_red(  # type: ignore[no-untyped-def]
+    connect, prometheus_ready
+) -> None:
+    # Once, the postgres exporter ran on both db hosts but no scrape job read it: pg_up did not
+    # exist and PostgreSQL stopped by hand raised nothing. The job now comes from the targets.
+    replica = next(h.name for h in INV.select("db") if h.vars.get("postgresql_role") == "replica")
+    up = _wait(lambda: _query(f'pg_up{{host="{replica}"}} == 1'), timeout=60)
+    assert up, _query("pg_up")
+    before = set(_mails_about(connect, "PostgreSQLDown", replica))
+    host = connect(replica)
+    host.check_output("systemctl stop postgresql@15-main")
+    try:
+        # The lab's `for:` cap (20 s), the exporter's next scrapes (5 s) and evaluation (5 s).
+        firing = _wait(lambda: _firing("PostgreSQLDown", replica), timeout=90)
+        assert firing, _query("pg_up")
+        assert firing[0]["labels"]["severity"] == "critical"
+        assert firing[0]["labels"]["team"] == "database"
+        routed = _wait(
+            lambda: [
+                a
+                for a in _get(ALERTMANAGER, "/api/v2/alerts")
+                if a["labels"].get("alertname") == "PostgreSQLDown"
+                and a["labels"].get("host") == replica
+            ],
+            timeout=60,
+        )
+        assert routed and {r["name"] for r in routed[0]["receivers"]} == {"database"}, routed
+        mailed = _wait(
+            lambda: set(_mails_about(connect, "PostgreSQLDown", replica)) - before, timeout=120
+        )
+        assert mailed, "no PostgreSQLDown notification reached the on-call mailbox"
+        run = pdic("status")
+        db_line = next(line for line in run.stdout.splitlines() if line.strip().startswith("db "))
+        assert " red " in db_line, run.stdout
+    finally:
+        host.check_output("systemctl start postgresql@15-main")
+    assert _wait(lambda: not _firing("PostgreSQLDown", replica), timeout=120)

@@ -24,6 +24,7 @@ import yaml
 
 from pdic.exporter.app import build_collectors, listen_on, load_config
 from pdic.inventory import load_valid_inventory
+from pdic.monitoring import JOBS
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).parent / "playbooks" / "render.yml"
@@ -106,16 +107,9 @@ def test_prometheus_intervals_come_from_the_inventory(lab: Path) -> None:
 
 def test_prometheus_scrapes_every_job(lab: Path) -> None:
     jobs = {c["job_name"]: c for c in _yaml(lab / "mon-1" / "prometheus.yml")["scrape_configs"]}
-    assert list(jobs) == [
-        "prometheus",
-        "alertmanager",
-        "blackbox_exporter",
-        "node",
-        "pdic",
-        "blackbox_https",
-        "blackbox_mail",
-        "blackbox_healthz",
-    ]
+    # Every job of the inventory's targets, postgres and the mail exporters included.
+    assert list(jobs) == ["prometheus", "alertmanager", "blackbox_exporter", *JOBS]
+    assert {"postgres", "postfix", "dovecot"} <= set(jobs)
     for job in ("blackbox_https", "blackbox_mail", "blackbox_healthz"):
         assert jobs[job]["metrics_path"] == "/probe"
         relabel = jobs[job]["relabel_configs"]
@@ -133,9 +127,7 @@ def test_file_sd_files_are_the_targets_pdic_writes(lab: Path, tmp_path: Path) ->
         if rendered.exists():
             assert json.loads(rendered.read_text()) == json.loads(path.read_text()), path.name
     names = sorted(p.name for p in (lab / "mon-1" / "file_sd").iterdir())
-    assert names == sorted(
-        f"{j}.json" for j in ("node", "pdic", "blackbox_https", "blackbox_mail", "blackbox_healthz")
-    )
+    assert names == sorted(f"{j}.json" for j in JOBS)
 
 
 def test_amtool_checks_the_alertmanager_configuration(lab: Path) -> None:
