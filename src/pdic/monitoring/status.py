@@ -7,15 +7,18 @@ alerts that fire (name, host, severity, runbook), the certificates that expire s
 backups. :func:`render_text` prints it as plain lines (for pipes, mail and logs) and
 :func:`render_rich` as coloured tables for a terminal.
 
-A service is **red** when a critical alert about it fires or none of its targets answers,
-**amber** when a warning fires, some targets do not answer or it has no targets at all, and
-**green** otherwise. An alert belongs to the service in its ``service`` label, else to the
+A service is **red** when a critical alert about it fires, none of its targets answers, or a
+scrape job the inventory gives it (:func:`~pdic.monitoring.targets.file_sd_targets`, the jobs
+Prometheus is deployed with) has no series at all in Prometheus: an exporter that is deployed
+but not scraped cannot raise its alerts, so its silence is not green. It is **amber** when a
+warning fires, some targets do not answer or it has no targets at all, and **green**
+otherwise. An alert belongs to the service in its ``service`` label, else to the
 services of the inventory host in its ``host`` label. Info alerts are listed but colour nothing.
 
 Prometheus that cannot be reached or answers with an error raises :class:`StatusError` (one
 line, exit code 2 in the CLI). The HTTP client is injectable (``fetch``), so tests replay
-recorded API responses. It does not read targets from anywhere but Prometheus, and changes
-nothing.
+recorded API responses. What is scraped comes from Prometheus alone; the inventory only says
+which jobs each service should have. It changes nothing.
 """
 
 from __future__ import annotations
@@ -201,7 +204,7 @@ def centre_status(inventory: Inventory, url: str, fetch: Fetch | None = None) ->
     return CentreStatus(
         prometheus=url,
         env=str(inventory.vars.get("pdic_env", "")),
-        services=_services(inventory, up, alerts),
+        services=_services(inventory, up, alerts, _expected_jobs(inventory)),
         alerts=alerts,
         certificates=certificates,
         backups=backups,
@@ -223,19 +226,37 @@ def _alert(raw: Mapping[str, Any]) -> Alert:
     )
 
 
+def _expected_jobs(inventory: Inventory) -> dict[str, set[str]]:
+    """Each service mapped to the scrape jobs the inventory's targets give it."""
+    from pdic.monitoring.targets import file_sd_targets
+
+    expected: dict[str, set[str]] = {}
+    for job, entries in file_sd_targets(inventory).items():
+        for entry in entries:
+            expected.setdefault(str(entry["labels"].get("service", "")), set()).add(job)
+    return expected
+
+
 def _services(
-    inventory: Inventory, up: list[tuple[dict[str, str], float]], alerts: list[Alert]
+    inventory: Inventory,
+    up: list[tuple[dict[str, str], float]],
+    alerts: list[Alert],
+    expected: Mapping[str, set[str]] | None = None,
 ) -> list[ServiceStatus]:
     names = [g for g in KNOWN_GROUPS if g in inventory.groups]
     names += sorted({m.get("service", "") for m, _ in up} - set(names) - {""})
+    scraped = {m.get("job", "") for m, _ in up}
     result = []
     for name in names:
         samples = [v for m, v in up if m.get("service") == name]
         answering = sum(1 for v in samples if v == 1)
+        unscraped = sorted((expected or {}).get(name, set()) - scraped)
         mine = [a for a in alerts if a.state == "firing" and name in _alert_services(inventory, a)]
         critical = sum(1 for a in mine if a.severity == "critical")
         warning = sum(1 for a in mine if a.severity == "warning")
         reasons = []
+        if unscraped:
+            reasons.append(f"not scraped: {', '.join(unscraped)}")
         if not samples:
             reasons.append("no targets")
         elif answering < len(samples):
@@ -244,7 +265,7 @@ def _services(
             reasons.append(f"{critical} critical alert{'s' if critical > 1 else ''}")
         if warning:
             reasons.append(f"{warning} warning{'s' if warning > 1 else ''}")
-        if critical or (samples and answering == 0):
+        if critical or unscraped or (samples and answering == 0):
             state = "red"
         elif reasons:
             state = "amber"

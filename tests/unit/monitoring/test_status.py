@@ -64,10 +64,16 @@ def test_default_url_is_the_first_monitoring_host() -> None:
 
 def test_services_are_green_amber_or_red(status: Any) -> None:
     states = {s.name: (s.state, s.up, s.targets, s.reasons) for s in status.services}
-    assert states["db"] == ("red", 0, 1, ("1 of 1 targets down", "1 critical alert"))
+    assert states["db"] == (
+        "red",
+        0,
+        1,
+        ("not scraped: postgres", "1 of 1 targets down", "1 critical alert"),
+    )
     assert states["backup"] == ("green", 1, 1, ())
     assert states["monitoring"] == ("green", 1, 1, ())
-    assert states["portal"] == ("amber", 0, 0, ("no targets",))
+    # The inventory has portal sites, yet Prometheus has no series of their probes' job.
+    assert states["portal"] == ("red", 0, 0, ("not scraped: blackbox_https", "no targets"))
     assert list(states) == ["portal", "eoffice", "hcc", "mail", "db", "backup", "pki", "monitoring"]
 
 
@@ -102,7 +108,10 @@ def test_backup_age(status: Any) -> None:
 def test_plain_text(status: Any) -> None:
     lines = render_text(status)
     assert lines[0] == "pdic status: lab from http://mon:9090"
-    assert "  db          red    0/1 up  1 of 1 targets down; 1 critical alert" in lines
+    assert (
+        "  db          red    0/1 up  not scraped: postgres; 1 of 1 targets down; 1 critical alert"
+        in lines
+    )
     assert "firing alerts: 1" in lines
     assert "  critical  HostDown  db-1  monitoring/runbooks/HostDown.md" in lines
     assert any(line.startswith("  8d ") and "db-1" not in line for line in lines)
@@ -197,8 +206,48 @@ def test_failed_probes_count_as_targets_down() -> None:
     status = centre_status(load_inventory(LAB), "http://10.251.0.61:9090", fetch=_lab_replay)
     states = {s.name: (s.state, s.up, s.targets, s.reasons) for s in status.services}
     assert states["portal"] == ("amber", 2, 5, ("3 of 5 targets down",))
-    assert states["mail"] == ("amber", 2, 5, ("3 of 5 targets down",))
+    # Recorded before the mail play: the mail exporters were not deployed, so not scraped.
+    assert states["mail"] == ("red", 2, 5, ("not scraped: dovecot, postfix", "3 of 5 targets down"))
     assert states["eoffice"] == ("amber", 2, 3, ("1 of 3 targets down",))
     assert states["pki"] == ("green", 2, 2, ())
     assert {a.name for a in status.alerts} >= {"PortalSiteDown", "MailPortDown"}
     assert all(a.state == "pending" for a in status.alerts)
+
+
+def test_a_deployed_exporter_that_is_not_scraped_is_red() -> None:
+    """The lab once ran the postgres exporter on both db hosts with no scrape job for it: db
+    showed green while PostgreSQL was down. Every db target answering, no pg_up anywhere."""
+    recorded = json.loads((FIXTURES / "lab" / "up.json").read_bytes())["data"]
+    assert not any(s["metric"].get("job") == "postgres" for s in recorded["result"])
+
+    def fetch(path: str, params: Mapping[str, str]) -> Any:
+        if path == "/api/v1/alerts":
+            return {"alerts": []}
+        return (
+            recorded if params["query"] == QUERIES["up"] else {"resultType": "vector", "result": []}
+        )
+
+    status = centre_status(load_inventory(LAB), "http://10.251.0.61:9090", fetch=fetch)
+    db = next(s for s in status.services if s.name == "db")
+    assert (db.state, db.up, db.targets, db.reasons) == ("red", 4, 4, ("not scraped: postgres",))
+    with_postgres = {
+        **recorded,
+        "result": [
+            *recorded["result"],
+            *(
+                {"metric": {"job": "postgres", "service": "db", "host": h}, "value": [0, "1"]}
+                for h in ("db-1", "db-2")
+            ),
+        ],
+    }
+    status = centre_status(
+        load_inventory(LAB),
+        "http://10.251.0.61:9090",
+        fetch=lambda path, params: (
+            with_postgres
+            if path != "/api/v1/alerts" and params["query"] == QUERIES["up"]
+            else fetch(path, params)
+        ),
+    )
+    db = next(s for s in status.services if s.name == "db")
+    assert (db.state, db.up, db.targets) == ("green", 6, 6)
