@@ -40,6 +40,7 @@ from pyinfra.facts.deb import DebPackages  # noqa: E402
 from pyinfra.facts.files import File  # noqa: E402
 from pyinfra.operations import apt, files, server  # noqa: E402
 
+from pdic.connect import KEEPALIVE_SECONDS, trust  # noqa: E402
 from pdic.errors import BootstrapError  # noqa: E402
 from pdic.hostsfile import render_etc_hosts  # noqa: E402
 from pdic.inventory import Host, Inventory  # noqa: E402
@@ -104,35 +105,44 @@ def ops_public_keys(host: Host) -> list[str]:
     return keys
 
 
+PYINFRA_POLICIES = ("yes", "no", "off", "accept-new")
+
+
 def connection_data(host: Host, user: str | None = None) -> dict[str, Any]:
     """pyinfra connection settings for one host, from its Ansible inventory variables.
 
     As ``user``, else the bootstrap account (``pdic_bootstrap_user``, root by default); any
     account but root gets sudo.
     """
+    found = trust(host)
     data: dict[str, Any] = {
         "ssh_hostname": host.address,
         "ssh_user": user or str(host.get("pdic_bootstrap_user", "root")),
         "ssh_port": int(host.get("ansible_port", 22)),
-        "ssh_strict_host_key_checking": "accept-new",
+        # The inventory's policy, as Ansible's ssh applies it; OpenSSH's default ("ask") would
+        # prompt: pdic refuses an unknown key instead.
+        "ssh_strict_host_key_checking": found.strict if found.strict in PYINFRA_POLICIES else "yes",
+        "ssh_paramiko_connect_kwargs": {"banner_timeout": 10, "auth_timeout": 10},
     }
     key = host.get("ansible_ssh_private_key_file")
     if key:
         data["ssh_key"] = str(Path(str(key)).expanduser())
-    # Reuse the known_hosts file that Ansible is told to use, so both agree on host keys.
-    for arg in str(host.get("ansible_ssh_common_args", "")).split():
-        if arg.startswith("UserKnownHostsFile="):
-            data["ssh_known_hosts_file"] = arg.split("=", 1)[1]
+    # The known_hosts file that Ansible is told to use, so both agree on host keys.
+    if found.known_hosts is not None:
+        data["ssh_known_hosts_file"] = str(found.known_hosts)
     if data["ssh_user"] != "root":
         data["_sudo"] = True
     return data
 
 
 def set_nodelay(state: State) -> None:
-    """TCP_NODELAY on every active host's SSH socket (see the module docstring)."""
+    """TCP_NODELAY on every active host's SSH socket (see the module docstring), and SSH
+    keepalives, so that a host gone silent is noticed."""
     for phost in state.activated_hosts:
         client = getattr(phost.connector, "client", None)
         transport = client.get_transport() if client is not None else None
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE_SECONDS)
         sock = getattr(transport, "sock", None)
         if isinstance(sock, socket.socket):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -7,22 +7,35 @@ inventory's key, commands through sudo. It deliberately installs nothing on the 
 Host keys are checked against the known-hosts file that the inventory gives Ansible
 (``UserKnownHostsFile`` in ``ansible_ssh_common_args``), with the same
 ``StrictHostKeyChecking`` policy: ``accept-new`` (or ``no``) records a first-seen key there,
-anything else refuses an unknown host. Without such a file, testinfra's own behaviour stays
-(a warning for an unknown key).
+anything else refuses an unknown host. Without such a file the user's ``~/.ssh/known_hosts``
+is read and an unknown key is refused with one line that tells how to record it. Only
+``UserKnownHostsFile=/dev/null`` with ``StrictHostKeyChecking=no``, said in the inventory,
+checks no key.
+
+No command waits for ever: SSH keepalives every few seconds, and a deadline on each command
+(``PDIC_COMMAND_TIMEOUT``); a host that stops answering (its network gone, its processes
+frozen) is named in one line and sent nothing more. Every failure to reach a host is a
+:class:`ConnectionFailed`, one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import select
 import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko
-import testinfra
 from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.host import Host as TestinfraHost
 
+from pdic.errors import PdicError
 from pdic.inventory import Host
 
 
@@ -44,38 +57,173 @@ def ssh_options(common_args: str | None) -> dict[str, str]:
     return options
 
 
-class _KnownHostsBackend(ParamikoBackend):  # type: ignore[misc]
-    """testinfra's paramiko backend with host keys checked against a known-hosts file."""
+class ConnectionFailed(PdicError):
+    """A host could not be reached, refused its key, or stopped answering: one line."""
 
-    def __init__(self, hostspec: str, known_hosts: Path, accept_new: bool, **kwargs: Any) -> None:
+
+DEFAULT_COMMAND_TIMEOUT = 300.0
+"""Seconds a command may run on a host before pdic gives up on it (PDIC_COMMAND_TIMEOUT)."""
+KEEPALIVE_SECONDS = 5
+ACCEPTING = ("accept-new", "no", "off")
+
+
+def command_timeout() -> float:
+    """The per-command timeout: PDIC_COMMAND_TIMEOUT seconds, else the default."""
+    raw = os.environ.get("PDIC_COMMAND_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_COMMAND_TIMEOUT
+    except ValueError:
+        raise ConnectionFailed(f"PDIC_COMMAND_TIMEOUT={raw!r}: not a number of seconds") from None
+    if not 0 < value < 86400 * 7:
+        raise ConnectionFailed(f"PDIC_COMMAND_TIMEOUT={raw!r}: must be more than 0 seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How a host's SSH key is checked, from the inventory's ``ansible_ssh_common_args``:
+    the known-hosts file (None: the user's ~/.ssh/known_hosts) and the
+    StrictHostKeyChecking policy (OpenSSH's default ``ask`` refuses an unknown key here)."""
+
+    known_hosts: Path | None
+    strict: str
+
+    @property
+    def accepts_new(self) -> bool:
+        return self.strict in ACCEPTING
+
+    @property
+    def ignores_keys(self) -> bool:
+        """``UserKnownHostsFile=/dev/null`` with ``StrictHostKeyChecking=no``: no key is kept
+        or checked (said explicitly in the inventory, never assumed)."""
+        return self.known_hosts == Path("/dev/null") and self.strict in ("no", "off")
+
+
+def trust(host: Host) -> Trust:
+    options = ssh_options(host.get("ansible_ssh_common_args"))
+    known = options.get("userknownhostsfile")
+    strict = options.get("stricthostkeychecking", "ask").lower()
+    return Trust(Path(known).expanduser() if known else None, strict)
+
+
+def unknown_key_hint(host: Host, known: Path | None) -> str:
+    where = known or Path("~/.ssh/known_hosts")
+    return (
+        f"{host.name}: the SSH host key of {host.address} is not known: check its fingerprint "
+        f"(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then record it "
+        f"(ssh-keyscan -t ed25519 {host.address} >> {where}), or give UserKnownHostsFile and "
+        "StrictHostKeyChecking=accept-new in ansible_ssh_common_args"
+    )
+
+
+class _PdicBackend(ParamikoBackend):  # type: ignore[misc]
+    """testinfra's paramiko backend with the inventory's host-key policy, SSH keepalives, and
+    a deadline on every command: a host that stops answering is named, never waited for."""
+
+    def __init__(self, hostspec: str, inventory_host: Host, deadline: float, **kwargs: Any) -> None:
         super().__init__(hostspec, **kwargs)
-        self.known_hosts = known_hosts
-        self.accept_new = accept_new
+        self.inventory_host = inventory_host
+        self.trust = trust(inventory_host)
+        self.command_timeout = deadline
+        self.dead: str | None = None
 
     @functools.cached_property
     def client(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        if self.known_hosts.is_file():
-            # Also makes paramiko save keys it accepts to this file.
-            client.load_host_keys(str(self.known_hosts))
-        elif self.accept_new:
-            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            self.known_hosts.touch(mode=0o600)
-            client.load_host_keys(str(self.known_hosts))
-        policy = paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy()
-        client.set_missing_host_key_policy(policy)
-        client.connect(
-            hostname=self.host.name,
-            port=int(self.host.port) if self.host.port else 22,
-            username=self.host.user,
-            key_filename=self.ssh_identity_file,
-            timeout=self.timeout,
-        )
+        known = self.trust.known_hosts
+        if self.trust.ignores_keys:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        else:
+            if known is None:
+                client.load_system_host_keys()
+            elif known.is_file():
+                client.load_host_keys(str(known))  # also where accepted keys are saved
+            elif self.trust.accepts_new:
+                known.parent.mkdir(parents=True, exist_ok=True)
+                known.touch(mode=0o600)
+                client.load_host_keys(str(known))
+            accept = self.trust.accepts_new
+            client.set_missing_host_key_policy(
+                paramiko.AutoAddPolicy() if accept else paramiko.RejectPolicy()
+            )
+        name = self.inventory_host.name
+        try:
+            client.connect(
+                hostname=self.host.name,
+                port=int(self.host.port) if self.host.port else 22,
+                username=self.host.user,
+                key_filename=self.ssh_identity_file,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                look_for_keys=self.ssh_identity_file is None,
+            )
+        except paramiko.BadHostKeyException:
+            raise ConnectionFailed(
+                f"{name}: the SSH host key of {self.host.name} is not the one recorded in "
+                f"{known or '~/.ssh/known_hosts'}: refusing to connect (a new installation, or "
+                "someone in between: check before removing the old key)"
+            ) from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise ConnectionFailed(unknown_key_hint(self.inventory_host, known)) from None
+            raise ConnectionFailed(f"{name}: SSH to {self.host.name} failed: {exc}") from None
+        except (OSError, EOFError) as exc:
+            raise ConnectionFailed(f"{name}: cannot connect to {self.host.name}: {exc}") from None
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE_SECONDS)
         return client
 
+    def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+        name = self.inventory_host.name
+        if self.dead:
+            raise ConnectionFailed(self.dead)
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectionFailed(f"{name}: the SSH connection to {self.host.name} is closed")
+        chan = transport.open_session(timeout=self.timeout)
+        try:
+            if self.get_pty:
+                chan.get_pty()
+            chan.exec_command(command)
+            return self._collect(chan, command)
+        finally:
+            chan.close()
 
-def testinfra_host(host: Host, *, sudo: bool = True, timeout: int = 10) -> Any:
-    """A pytest-testinfra host for ``host`` (no connection is made until the first command)."""
+    def _collect(self, chan: paramiko.Channel, command: bytes) -> tuple[int, bytes, bytes]:
+        deadline = time.monotonic() + self.command_timeout
+        out: list[bytes] = []
+        err: list[bytes] = []
+        while True:
+            if chan.recv_ready():
+                out.append(chan.recv(65536))
+            elif chan.recv_stderr_ready():
+                err.append(chan.recv_stderr(65536))
+            elif chan.exit_status_ready():
+                return chan.recv_exit_status(), b"".join(out), b"".join(err)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    shown = command.decode("utf-8", "replace")
+                    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                    self.dead = (
+                        f"{self.inventory_host.name}: no answer within "
+                        f"{self.command_timeout:g} s (to `{shown}`); its later commands are not "
+                        "sent"
+                    )
+                    raise ConnectionFailed(self.dead)
+                select.select([chan], [], [], min(left, 1.0))
+
+
+def testinfra_host(
+    host: Host, *, sudo: bool = True, timeout: int = 10, deadline: float | None = None
+) -> Any:
+    """A pytest-testinfra host for ``host`` (no connection is made until the first command).
+
+    ``timeout`` bounds the connection, ``deadline`` every command (default: PDIC_COMMAND_TIMEOUT
+    or DEFAULT_COMMAND_TIMEOUT seconds); any failure is a one-line :class:`ConnectionFailed`.
+    """
     user = host.get("ansible_user") or host.get("pdic_ops_user") or "root"
     kwargs: dict[str, Any] = {"sudo": sudo, "timeout": timeout}
     key = host.get("ansible_ssh_private_key_file")
@@ -83,17 +231,24 @@ def testinfra_host(host: Host, *, sudo: bool = True, timeout: int = 10) -> Any:
         kwargs["ssh_identity_file"] = str(Path(str(key)).expanduser())
     port = host.get("ansible_port")
     netloc = f"{user}@{host.address}" + (f":{port}" if port else "")
-    options = ssh_options(host.get("ansible_ssh_common_args"))
-    known = options.get("userknownhostsfile")
-    if not known or known == "/dev/null":
-        return testinfra.get_host(f"paramiko://{netloc}", **kwargs)
-    strict = options.get("stricthostkeychecking", "ask").lower()
-    backend = _KnownHostsBackend(
-        netloc,
-        known_hosts=Path(known).expanduser(),
-        accept_new=strict in ("accept-new", "no", "off"),
-        **kwargs,
+    backend = _PdicBackend(
+        netloc, host, deadline if deadline is not None else command_timeout(), **kwargs
     )
     target = TestinfraHost(backend)
     backend.set_host(target)
     return target
+
+
+@contextlib.contextmanager
+def longer_commands(target: Any, seconds: float) -> Iterator[None]:
+    """Within the block, commands on ``target`` may take up to ``seconds`` (a Lynis run)."""
+    backend = getattr(target, "backend", None)
+    before = getattr(backend, "command_timeout", None)
+    if backend is None or before is None:
+        yield
+        return
+    backend.command_timeout = max(before, seconds)
+    try:
+        yield
+    finally:
+        backend.command_timeout = before

@@ -134,13 +134,32 @@ def test_ops_key_given_as_a_string_is_one_key_or_an_error() -> None:
 # connection data
 
 
-def test_connection_data_defaults() -> None:
+TIMEOUTS = {"banner_timeout": 10, "auth_timeout": 10}
+
+
+def test_connection_data_defaults_refuse_an_unknown_key() -> None:
+    # No policy in the inventory: OpenSSH would ask; pdic refuses (never accepts silently).
     assert bootstrap.connection_data(_host()) == {
         "ssh_hostname": "192.0.2.11",
         "ssh_user": "root",
         "ssh_port": 22,
-        "ssh_strict_host_key_checking": "accept-new",
+        "ssh_strict_host_key_checking": "yes",
+        "ssh_paramiko_connect_kwargs": TIMEOUTS,
     }
+
+
+@pytest.mark.parametrize("policy", ["yes", "no", "accept-new"])
+def test_connection_data_honours_the_inventorys_policy(policy: str) -> None:
+    args = f"-o StrictHostKeyChecking={policy}"
+    data = bootstrap.connection_data(_host(ansible_ssh_common_args=args))
+    assert data["ssh_strict_host_key_checking"] == policy
+
+
+def test_the_reference_province_is_strict() -> None:
+    inv = load_inventory(REPO / "inventory" / "thaibinh")
+    data = bootstrap.connection_data(inv.host("portal-1"))
+    assert data["ssh_strict_host_key_checking"] == "yes"
+    assert data["ssh_known_hosts_file"].endswith("/.ssh/known_hosts.pdic-thaibinh")
 
 
 def test_connection_data_of_the_lab_inventory() -> None:
@@ -151,6 +170,7 @@ def test_connection_data_of_the_lab_inventory() -> None:
         "ssh_user": "root",
         "ssh_port": 22,
         "ssh_strict_host_key_checking": "accept-new",
+        "ssh_paramiko_connect_kwargs": TIMEOUTS,
         "ssh_key": "/var/lib/pdic-lab/ssh/id_ed25519",
         "ssh_known_hosts_file": "/var/lib/pdic-lab/ssh/known_hosts",
     }
@@ -201,7 +221,7 @@ def test_host_result_success(fields: dict[str, Any], success: bool) -> None:
     assert bootstrap.HostResult("db-1", **fields).success is success
 
 
-def test_every_connection_gets_tcp_nodelay() -> None:
+def test_every_connection_gets_tcp_nodelay_and_keepalives() -> None:
     # A real TCP connection on loopback, behind the attributes pyinfra's SSH connector has.
     import socket
     from types import SimpleNamespace
@@ -212,12 +232,14 @@ def test_every_connection_gets_tcp_nodelay() -> None:
     client = socket.create_connection(server.getsockname())
     try:
         assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        transport = SimpleNamespace(sock=client)
+        keepalive: list[int] = []
+        transport = SimpleNamespace(sock=client, set_keepalive=keepalive.append)
         connector = SimpleNamespace(client=SimpleNamespace(get_transport=lambda: transport))
         unconnected = SimpleNamespace(connector=SimpleNamespace(client=None))
         state = SimpleNamespace(activated_hosts=[SimpleNamespace(connector=connector), unconnected])
         bootstrap.set_nodelay(state)  # type: ignore[arg-type]
         assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert keepalive == [bootstrap.KEEPALIVE_SECONDS]
     finally:
         client.close()
         server.close()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pdic.compliance.checks.base import HostLike, Probe, as_int
+from pdic.connect import longer_commands
 
 LynisStatus = Literal["ok", "not_installed", "error"]
 
@@ -89,12 +90,17 @@ def parse_report(host: str, text: str) -> LynisResult:
     )
 
 
+LYNIS_SECONDS = 1800.0
+"""The deadline of a Lynis run (every other command keeps the connection's)."""
+
+
 def run_lynis(host_name: str, host: HostLike) -> LynisResult:
     """Run Lynis on one host (through sudo, as every check) and read its report."""
     probe = Probe(host)
     if probe.run(FIND_LYNIS).rc != 0:
         return LynisResult(host_name, "not_installed", note=NOT_INSTALLED)
-    result = probe.run(RUN_LYNIS)
+    with longer_commands(host, LYNIS_SECONDS):  # the one command that takes minutes
+        result = probe.run(RUN_LYNIS)
     if not result.stdout.strip():
         return LynisResult(host_name, "error", note=f"lynis wrote no report (exit {result.rc})")
     return parse_report(host_name, result.stdout)
