@@ -586,6 +586,27 @@ def host_cgroups(name: str, proc_cgroup: Path = Path("/proc/self/cgroup")) -> li
     return out
 
 
+def freeze_host(name: str, frozen: bool, cgroups: list[Path] | None = None) -> list[Path]:
+    """Freeze (or thaw) every process of one lab host through cgroup v2's ``cgroup.freeze`` in
+    its own cgroup: a machine that hangs, its network stack still up (a fault the tests
+    inject). Returns the cgroups written; LabError when the host has none that can freeze."""
+    written = []
+    for cgroup in cgroups if cgroups is not None else host_cgroups(name):
+        control = cgroup / "cgroup.freeze"
+        if control.exists():
+            control.write_text("1\n" if frozen else "0\n")
+            written.append(cgroup)
+    if not written:
+        raise LabError(f"{name}: no cgroup of this host can be frozen (cgroup v2 needed)")
+    deadline = time.monotonic() + 10
+    want = f"frozen {int(frozen)}"
+    while not all(want in (c / "cgroup.events").read_text().splitlines() for c in written):
+        if time.monotonic() > deadline:
+            raise LabError(f"{name}: still not {'frozen' if frozen else 'thawed'} after 10 s")
+        time.sleep(0.05)
+    return written
+
+
 def nspawn_pid(paths: LabPaths, name: str) -> int | None:
     pid = _read_pid(paths.host(name) / "nspawn.pid")
     return pid if _pid_alive(pid) else None

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -707,3 +708,30 @@ def test_one_lab_per_machine_the_second_holder_is_told_who_has_it(
     with lab.lab_lock("pdic lab down", lock):  # released: free again
         pass
     assert lab.HOLDER_ENV not in os.environ
+
+
+def test_freeze_host_writes_cgroup_freeze_and_waits_for_the_kernel(tmp_path: Path) -> None:
+    import threading
+
+    from pdic.errors import LabError
+    from pdic.lab import freeze_host
+
+    unified = tmp_path / "unified" / "pdic-lab" / "hcc-1"
+    v1 = tmp_path / "systemd" / "pdic-lab" / "hcc-1"  # a v1 hierarchy: no cgroup.freeze
+    for d in (unified, v1):
+        d.mkdir(parents=True)
+    (unified / "cgroup.freeze").write_text("0\n")
+    (unified / "cgroup.events").write_text("populated 1\nfrozen 0\n")
+
+    def kernel() -> None:  # the kernel reports the freeze a moment later
+        time.sleep(0.2)
+        (unified / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+
+    threading.Thread(target=kernel).start()
+    assert freeze_host("hcc-1", True, [unified, v1]) == [unified]
+    assert (unified / "cgroup.freeze").read_text() == "1\n"
+    (unified / "cgroup.events").write_text("populated 1\nfrozen 0\n")
+    freeze_host("hcc-1", False, [unified, v1])
+    assert (unified / "cgroup.freeze").read_text() == "0\n"
+    with pytest.raises(LabError, match="^hcc-1: no cgroup of this host can be frozen"):
+        freeze_host("hcc-1", True, [v1])
