@@ -18,6 +18,8 @@ import typer
 from pdic.errors import InventoryError, PdicError
 
 if TYPE_CHECKING:
+    from pdic.bootstrap import HostResult
+    from pdic.deploy import DeployResult
     from pdic.lab import HostState, Lab
 
 app = typer.Typer(
@@ -164,18 +166,27 @@ def db_promote(
     from pdic.connect import testinfra_host
     from pdic.db.promote import promote
     from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
 
-    result = promote(
-        load_valid_inventory(inventory),
-        host,
-        testinfra_host,
-        force=force,
-        say=lambda line: typer.echo(f"- {line}"),
-    )
-    if result.failed_hosts:
-        for name, why in sorted(result.failed_hosts.items()):
-            typer.echo(f"pdic: error: {name}: {why}", err=True)
-        raise typer.Exit(1)
+    inv = load_valid_inventory(inventory)
+    with journaled("db promote", inv, [h.name for h in inv.select("db")]) as record:
+        result = promote(
+            inv,
+            host,
+            testinfra_host,
+            force=force,
+            say=lambda line: typer.echo(f"- {line}"),
+        )
+        record.hosts = sorted({result.new_primary, result.old_primary, *result.app_hosts})
+        record.outcomes = {
+            name: "failed" if name in result.failed_hosts else "changed" for name in record.hosts
+        }
+        record.outcomes[result.old_primary] = "fenced" if result.fenced else "not fenced"
+        record.outcomes[result.new_primary] = "promoted"
+        if result.failed_hosts:
+            for name, why in sorted(result.failed_hosts.items()):
+                typer.echo(f"pdic: error: {name}: {why}", err=True)
+            raise typer.Exit(1)
 
 
 @app_app.command("build")
@@ -219,24 +230,29 @@ def _app_on_hosts(
     from pdic.app.transport import run_on_hosts
     from pdic.app.upgrade import inventory_hint
     from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
     from pdic.project import project_root
 
-    app, report = run_on_hosts(
-        load_valid_inventory(inventory),
-        name,
-        version,
-        serial=serial,
-        timeout=timeout,
-        project=project_root(),
-        say=lambda line: typer.echo(f"- {line}"),
-    )
-    for line in report.lines():
-        typer.echo(line)
-    hint = inventory_hint(app, report)
-    if hint:
-        typer.echo(hint)
-    if not report.ok:
-        raise typer.Exit(1)
+    inv = load_valid_inventory(inventory)
+    with journaled(f"app {'upgrade' if version else 'rollback'}", inv) as record:
+        app, report = run_on_hosts(
+            inv,
+            name,
+            version,
+            serial=serial,
+            timeout=timeout,
+            project=project_root(),
+            say=lambda line: typer.echo(f"- {line}"),
+        )
+        record.hosts = [h.host for h in report.hosts]
+        record.outcomes = {h.host: h.state for h in report.hosts}
+        for line in report.lines():
+            typer.echo(line)
+        hint = inventory_hint(app, report)
+        if hint:
+            typer.echo(hint)
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 UPGRADE_HELP = (
@@ -475,10 +491,15 @@ def cert_revoke(
     """Revoke a certificate through the CA; the CRL is published at once."""
     from pdic.connect import testinfra_host
     from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
     from pdic.pki.revoke import revoke
 
     inv = load_valid_inventory(inventory)
-    done = revoke(inv, target, reason, testinfra_host)
+    with journaled("cert revoke", inv, [target.partition(":")[0]]) as record:
+        done = revoke(inv, target, reason, testinfra_host)
+        record.hosts = sorted({done.host, done.ca_host})
+        record.outcomes = {done.ca_host: "ok" if done.already else "changed"}
+        record.outcomes[done.host] = "already revoked" if done.already else "revoked"
     if done.already:
         typer.echo(f"{done.host}:{done.name}: serial {done.serial} was already revoked")
         return
@@ -519,6 +540,30 @@ def status_cmd(
     else:
         for line in render_text(status):
             typer.echo(line)
+
+
+@app.command("journal")
+def journal_cmd(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only the last 7d, 12h, 30m, 2w, ...")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Only the commands that touched this host.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The records as JSON.")] = False,
+) -> None:
+    """The change journal of this control machine: who changed which hosts, when, how."""
+    from pdic import journal
+
+    window = journal.parse_since(since) if since is not None else None
+    records = journal.select(journal.read(), since=window, host=host)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in records], indent=2, ensure_ascii=False))
+        return
+    for record in records:
+        typer.echo(record.summary())
+    if not records:
+        typer.echo(f"{journal.journal_path()}: no record" + (" matches" if since or host else ""))
 
 
 @monitoring_app.command("targets")
@@ -618,10 +663,21 @@ def bootstrap_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt =
     """Make bare hosts ready for Ansible with pyinfra (ops account, python3, hostname, time)."""
     from pdic.bootstrap import bootstrap
     from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
 
-    results = bootstrap(
-        load_valid_inventory(inventory), limit, log=lambda m: typer.echo(m, err=True)
-    )
+    inv = load_valid_inventory(inventory)
+    with journaled("bootstrap", inv, [h.name for h in inv.select(limit)]) as record:
+        results = bootstrap(inv, limit, log=lambda m: typer.echo(m, err=True))
+        record.outcomes = {
+            r.name: "unreachable"
+            if r.unreachable
+            else ("failed" if r.failed else ("changed" if r.changed else "ok"))
+            for r in results
+        }
+        _bootstrap_report(results)
+
+
+def _bootstrap_report(results: list[HostResult]) -> None:
     for r in results:
         for op in r.changed_ops:
             typer.echo(f"[{r.name}] changed: {op}")
@@ -658,17 +714,37 @@ def deploy_cmd(
     """Converge the centre with Ansible (playbooks/site.yml); a per-host summary at the end."""
     from pdic.deploy import deploy
     from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
 
-    result = deploy(
-        load_valid_inventory(inventory),
-        check=check,
-        diff=diff,
-        limit=limit,
-        tags=tags,
-        skip_tags=skip_tags,
-        engine=engine,
-        playbook=playbook,
-    )
+    inv = load_valid_inventory(inventory)
+
+    def run() -> DeployResult:
+        return deploy(
+            inv,
+            check=check,
+            diff=diff,
+            limit=limit,
+            tags=tags,
+            skip_tags=skip_tags,
+            engine=engine,
+            playbook=playbook,
+        )
+
+    if check:  # a check changes nothing: it is not journaled
+        _deploy_report(run(), check)
+        return
+    with journaled("deploy", inv, [h.name for h in inv.select(limit)]) as record:
+        result = run()
+        record.outcomes = {
+            h.name: "unreachable"
+            if h.unreachable
+            else ("failed" if h.failures else ("changed" if h.changed else "ok"))
+            for h in result.hosts
+        }
+        _deploy_report(result, check)
+
+
+def _deploy_report(result: DeployResult, check: bool) -> None:
     for line in result.pending.lines() if check and result.pending else []:
         typer.echo(f"pdic deploy (check): {line}")
     _print_recap(
@@ -715,6 +791,9 @@ def main(argv: list[str] | None = None) -> int:
     The command line library handles usage errors itself (message, exit code 2) and aborted
     prompts (exit code 1); pdic's domain errors become ``pdic: error: ...`` lines and code 2.
     """
+    from pdic import journal
+
+    journal.command_line = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="pdic", standalone_mode=True)

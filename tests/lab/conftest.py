@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ LAB_WAIVERS = ROOT / "compliance" / "waivers.lab.yml"
 PDIC = str(Path(sys.executable).parent / "pdic")
 LYNIS_REPORT = pytest.StashKey[dict[str, Any]]()
 """Lynis before/after the deploy, shown at the end of the session (test_50_audit)."""
+JOURNAL = Path(tempfile.mkdtemp(prefix="pdic-lab-journal-")) / "journal.jsonl"
+"""The session's change journal: every pdic command the tests run appends to it."""
+os.environ["PDIC_JOURNAL"] = str(JOURNAL)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -115,3 +116,23 @@ def test_a_check_creates_nothing_on_the_controller(redeployed: Run, tmp_path: Pa
     ), run.stdout
     assert vault.read_bytes() == sealed
     assert recap(run.stdout)["portal-1"]["changed"] == 0, run.stdout
+
+
+def test_deploys_are_journaled_here_and_at_the_log_host(
+    redeployed: Run,
+    inventory: Inventory,
+    connect,  # type: ignore[no-untyped-def]
+) -> None:
+    from pdic import journal
+
+    deploys = [r for r in journal.read() if r.command == "deploy" and r.exit_code == 0]
+    assert deploys, journal.read()
+    last = deploys[-1]
+    assert set(last.hosts) == set(inventory.hosts) == set(last.outcomes)
+    assert last.sent is True and last.user and last.git_commit
+    log_host = connect(str(inventory.vars["hardening_log_server"]))
+    found = log_host.run("grep -rl -- %s /var/log/remote", last.id)
+    assert found.rc == 0 and found.stdout.strip(), found.stderr
+    run = pdic("journal", "--since", "1d", "--host", "db-1", "--json")
+    assert run.returncode == 0, run
+    assert last.id in {r["id"] for r in json.loads(run.stdout)}

@@ -46,6 +46,7 @@ UNHARDENED_FAILURES = {
     "PDIC-LOG-002": "journald.conf: MaxRetentionSec unset (commented out)",
     "PDIC-LOG-004": "no rsyslog (not in minbase) and no systemd-journal-upload",
     "PDIC-LOG-010": "mon-1: no /var/log/remote (nothing collects logs yet)",
+    "PDIC-LOG-011": "mon-1: no /var/log/remote (the change journal reaches no log host yet)",
     "PDIC-NET-001": "no nftables (not in minbase): nothing drops inbound traffic",
     "PDIC-SSH-001": "Debian's sshd: PermitRootLogin prohibit-password (its default)",
     "PDIC-SSH-002": "Debian's sshd: PasswordAuthentication yes (its default)",

@@ -20,3 +20,17 @@ def lab_vault_password() -> None:
     password = load_inventory(LAB).vars.get("pdic_vault_password_file")
     if (LAB / VAULT_FILE).exists() and password and Path(str(password)).is_file():
         os.environ.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
+
+
+@pytest.fixture(autouse=True)
+def _journal_kept_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Commands that change hosts write the change journal: in a unit test, to a file of its
+    own, with no log host (tests/unit/test_journal.py gives one where it needs it) and no git
+    process (the inventory's commit is read by the journal's own tests)."""
+    import pdic.journal
+
+    path = tmp_path / "journal.jsonl"
+    monkeypatch.setenv("PDIC_JOURNAL", str(path))
+    monkeypatch.setattr(pdic.journal, "log_host", lambda inventory: None)
+    monkeypatch.setattr(pdic.journal, "git_state", lambda path: ("0" * 40, False))
+    return path

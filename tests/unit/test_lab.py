@@ -733,5 +733,5 @@ def test_freeze_host_writes_cgroup_freeze_and_waits_for_the_kernel(tmp_path: Pat
     (unified / "cgroup.events").write_text("populated 1\nfrozen 0\n")
     freeze_host("hcc-1", False, [unified, v1])
     assert (unified / "cgroup.freeze").read_text() == "0\n"
-    with pytest.raises(LabError, match="^hcc-1: no cgroup of this host can be frozen"):
+    with pytest.raises(LabError, match=r"^hcc-1: no cgroup of this host can be frozen"):
         freeze_host("hcc-1", True, [v1])

@@ -34,6 +34,8 @@ HARDENED_PWQ = "password requisite pam_pwquality.so retry=3\n"
 
 SHADOW_AGES = "awk -F: '$2 ~ /^\\$/ {print $1 \":\" $5}' /etc/shadow"
 NO_CHECK = object()
+# A journal record as rsyslog's collector writes it: `Dec  6 21:02:11 ctl pdic[4121]: {"command":"deploy",...`
+JOURNAL_GREP = 'grep -rcE -- \'pdic\\[[0-9]+\\]: \\{"command": ?"\' /var/log/remote'
 
 
 def sysctl_cmd(*keys: str) -> str:
@@ -668,6 +670,30 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
         },
         "fail",
         "no restore drill record",
+    ),
+    (
+        "change journal received",
+        "logging_change_journal_received",
+        {},
+        {JOURNAL_GREP: "/var/log/remote/ctl/syslog.log:3\n/var/log/remote/db-1/syslog.log:0\n"},
+        "pass",
+        "3 change journal record(s) received",
+    ),
+    (
+        "change journal never received",
+        "logging_change_journal_received",
+        {},
+        {JOURNAL_GREP: (1, "/var/log/remote/db-1/syslog.log:0\n")},
+        "fail",
+        "no record of pdic's change journal under /var/log/remote",
+    ),
+    (
+        "no log collector",
+        "logging_change_journal_received",
+        {},
+        {JOURNAL_GREP: (2, "", "grep: /var/log/remote: No such file or directory")},
+        "fail",
+        "/var/log/remote: cannot be searched",
     ),
 ]
 

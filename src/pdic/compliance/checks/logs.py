@@ -256,3 +256,29 @@ def logging_collector_receiving(
     probe = Probe(host)
     problems = stale_paths(probe, paths, max_age_hours, "received")
     return probe.verdict(problems, f"logs received in {list(paths)}")
+
+
+JOURNAL_LINE = r'pdic\[[0-9]+\]: \{"command": ?"'
+"""How a record of pdic's change journal (pdic.journal) reads in a collected log file."""
+
+
+@check("logging_change_journal_received")
+def logging_change_journal_received(
+    host: HostLike, *, paths: Sequence[str] = ("/var/log/remote",)
+) -> CheckOutcome:
+    """The log host holds records of pdic's change journal: the commands that changed the
+    centre's hosts reach a log their operators cannot quietly edit."""
+    probe = Probe(host)
+    problems = []
+    found = 0
+    for path in paths:
+        result = probe.run("grep -rcE -- %s %s", JOURNAL_LINE, path)
+        if result.rc > 1 or "No such file" in result.stderr:
+            problems.append(f"{path}: cannot be searched")
+            continue
+        for line in result.stdout.splitlines():
+            _, _, count = line.rpartition(":")
+            found += int(count) if count.strip().isdigit() else 0
+    if not problems and found == 0:
+        problems.append(f"no record of pdic's change journal under {', '.join(paths)}")
+    return probe.verdict(problems, f"{found} change journal record(s) received")
