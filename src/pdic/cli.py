@@ -161,22 +161,33 @@ def db_promote(
     force: Annotated[
         bool, typer.Option("--force", help="Promote even if the old primary cannot be fenced.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Finish a promotion that stopped part-way (it says so)."),
+    ] = False,
 ) -> None:
     """Fence the primary, promote the replica, point the applications at it."""
     from pdic.connect import testinfra_host
-    from pdic.db.promote import promote
+    from pdic.db.promote import PromoteInterrupted, promote
     from pdic.inventory import load_valid_inventory
     from pdic.journal import journaled
 
     inv = load_valid_inventory(inventory)
     with journaled("db promote", inv, [h.name for h in inv.select("db")]) as record:
-        result = promote(
-            inv,
-            host,
-            testinfra_host,
-            force=force,
-            say=lambda line: typer.echo(f"- {line}"),
-        )
+        try:
+            result = promote(
+                inv,
+                host,
+                testinfra_host,
+                force=force,
+                resume=resume,
+                say=lambda line: typer.echo(f"- {line}"),
+            )
+        except PromoteInterrupted as stopped:
+            for line in str(stopped).splitlines():
+                typer.echo(f"pdic: error: {line}", err=True)
+            record.outcomes = {host: "interrupted"}
+            raise typer.Exit(1) from None
         record.hosts = sorted({result.new_primary, result.old_primary, *result.app_hosts})
         record.outcomes = {
             name: "failed" if name in result.failed_hosts else "changed" for name in record.hosts

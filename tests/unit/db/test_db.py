@@ -351,3 +351,170 @@ def test_scratch_instance_takes_the_primarys_limits_from_the_backup() -> None:
     conf = drill.scratch_settings("/var/tmp/d", primary)
     assert "max_connections = 200\n" in conf and "max_locks_per_transaction = 64\n" in conf
     assert conf.count("max_connections") == 1
+
+
+# -- promote under faults: a host dropping at each risky step --------------------------------
+
+
+class Gone(Exception):
+    """What a dropped host's connection raises (one line, as pdic.connect's)."""
+
+
+class Scripted(FakeHost):
+    """A host that answers from ``answers`` until ``drop_at`` (a substring) is sent: from then
+    on every command raises, as when its link goes down."""
+
+    def __init__(self, name: str, answers: dict[str, Any], drop_at: str | None = None) -> None:
+        super().__init__(name, answers)
+        self.drop_at = drop_at
+        self.dropped = False
+
+    def run(self, command: str, *args: str) -> FakeResult:
+        text = command % tuple(shlex.quote(a) for a in args) if args else command
+        if self.dropped or (self.drop_at is not None and self.drop_at in text):
+            self.dropped = True
+            self.commands.append(f"LOST {text}")
+            raise Gone(f"{self.name}: no answer within 300 s")
+        return super().run(command, *args)
+
+
+class Replica(Scripted):
+    """In recovery until pg_promote is run."""
+
+    promoted = False
+
+    def run(self, command: str, *args: str) -> FakeResult:
+        result = super().run(command, *args)
+        text = self.commands[-1]
+        if "pg_promote" in text:
+            self.promoted = True
+        if "pg_is_in_recovery" in text:
+            return FakeResult(0, "f\n" if self.promoted else "t\n")
+        return result
+
+
+APPS = ("portal-1", "eoffice-1", "hcc-1")
+
+
+def _centre(
+    old_drop: str | None = None, new_drop: str | None = None, app_drop: str | None = None
+) -> dict[str, Scripted]:
+    hosts: dict[str, Scripted] = {
+        "db-1": Scripted("db-1", {}, old_drop),
+        "db-2": Replica("db-2", {}, new_drop),
+    }
+    for name in APPS:
+        hosts[name] = Scripted(name, {}, "db-primary" if name == app_drop else None)
+    return hosts
+
+
+def test_old_primary_dropping_after_the_stop_is_said_and_resumed_with_force(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "progress.json"
+    hosts = _centre(old_drop="systemctl mask")
+    with pytest.raises(promote.PromoteInterrupted) as err:
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "promotion of db-2 stopped: db-1: no answer within 300 s"
+    assert "done: db-2: is a replica" in lines
+    assert any(
+        line.startswith(
+            "state: db-1: PostgreSQL stopped, not fenced (stopped done); pdic could "
+            "not start it again"
+        )
+        and "the centre has no primary" in line
+        for line in lines
+    ), lines
+    assert lines[-1].startswith(
+        "to finish: make sure db-1 stays down, then `pdic db promote db-2 --resume --force`"
+    )
+    assert not hosts["db-2"].promoted  # nothing promoted while db-1's state is unknown
+    # The printed command finishes it: db-1 stays unreachable, --force goes on.
+    result = promote.promote(
+        LAB, "db-2", lambda h: hosts[h.name], resume=True, force=True, state=state
+    )
+    assert hosts["db-2"].promoted and result.app_hosts == list(APPS)
+    assert not state.exists()
+
+
+def test_a_half_fenced_primary_that_answers_is_started_again(tmp_path: Path) -> None:
+    state = tmp_path / "progress.json"
+    hosts = _centre()
+    hosts["db-1"].answers["systemctl mask"] = FakeResult(1, "", "Failed to mask unit")
+    with pytest.raises(promote.PromoteInterrupted) as err:
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    assert any("systemctl start postgresql@15-main" in c for c in hosts["db-1"].commands)
+    assert "state: db-1 is the primary again, as before; db-2 is still a replica" in str(err.value)
+    assert not hosts["db-2"].promoted and not state.exists()
+
+
+def test_replica_dropping_at_pg_promote_after_the_fence_is_said_and_resumed(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "progress.json"
+    hosts = _centre(new_drop="pg_promote")
+    with pytest.raises(promote.PromoteInterrupted) as err:
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    text = str(err.value)
+    assert "done: db-1: fenced (stopped, postgresql@15-main masked" in text
+    assert "db-2 not promoted (or not known to be): the centre has no primary" in text
+    assert text.splitlines()[-1] == "to finish: `pdic db promote db-2 --resume` once db-2 answers"
+    fenced = len(hosts["db-1"].commands)
+    # db-2 answers again: the resume promotes it and fences nothing twice.
+    hosts["db-2"].drop_at = None
+    hosts["db-2"].dropped = False
+    result = promote.promote(LAB, "db-2", lambda h: hosts[h.name], resume=True, state=state)
+    assert hosts["db-2"].promoted and len(hosts["db-1"].commands) == fenced
+    assert result.app_hosts == list(APPS) and not state.exists()
+
+
+def test_an_application_host_dropping_is_left_to_the_resume(tmp_path: Path) -> None:
+    state = tmp_path / "progress.json"
+    hosts = _centre(app_drop="eoffice-1")
+    result = promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    assert result.app_hosts == ["portal-1", "hcc-1"] and set(result.failed_hosts) == {"eoffice-1"}
+    assert "finish with `pdic db promote db-2 --resume`" in result.steps[-1]
+    hosts["eoffice-1"] = Scripted("eoffice-1", {})
+    again = promote.promote(LAB, "db-2", lambda h: hosts[h.name], resume=True, state=state)
+    assert again.app_hosts == list(APPS) and again.failed_hosts == {}
+    assert hosts["portal-1"].commands.__len__() == 1  # not repointed twice
+    assert not state.exists()
+
+
+def test_a_new_promotion_waits_for_the_interrupted_one(tmp_path: Path) -> None:
+    state = tmp_path / "progress.json"
+    hosts = _centre(new_drop="pg_promote")
+    with pytest.raises(promote.PromoteInterrupted):
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    with pytest.raises(
+        DbError, match=r"was interrupted: finish it with `pdic db promote db-2 --resume`"
+    ):
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    state.unlink()
+    with pytest.raises(DbError, match="no interrupted promotion of db-2 to resume"):
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], resume=True, state=state)
+
+
+def test_an_unreachable_replica_changes_nothing(tmp_path: Path) -> None:
+    hosts = _centre(new_drop="pg_is_in_recovery")
+    with pytest.raises(
+        DbError,
+        match=r"^db-2: cannot be checked: db-2: no answer within 300 s; "
+        "nothing was changed$",
+    ):
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=tmp_path / "p.json")
+    assert hosts["db-1"].commands == []
+
+
+def test_the_cli_prints_the_state_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pdic.cli import main
+
+    hosts = _centre(new_drop="pg_promote")
+    monkeypatch.setattr("pdic.connect.testinfra_host", lambda h: hosts[h.name])
+    assert main(["db", "promote", "db-2"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "pdic: error: promotion of db-2 stopped: db-2: no answer within 300 s"
+    assert err[-1] == "pdic: error: to finish: `pdic db promote db-2 --resume` once db-2 answers"
