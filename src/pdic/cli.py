@@ -503,11 +503,17 @@ def cert_revoke(
     from pdic.connect import testinfra_host
     from pdic.inventory import load_valid_inventory
     from pdic.journal import journaled
-    from pdic.pki.revoke import revoke
+    from pdic.pki.revoke import RevokeIncomplete, revoke
 
     inv = load_valid_inventory(inventory)
     with journaled("cert revoke", inv, [target.partition(":")[0]]) as record:
-        done = revoke(inv, target, reason, testinfra_host)
+        try:
+            done = revoke(inv, target, reason, testinfra_host)
+        except RevokeIncomplete as half:
+            for line in str(half).splitlines():
+                typer.echo(f"pdic: error: {line}", err=True)
+            record.outcomes = {target.partition(":")[0]: "revoked, CRL not published"}
+            raise typer.Exit(1) from None
         record.hosts = sorted({done.host, done.ca_host})
         record.outcomes = {done.ca_host: "ok" if done.already else "changed"}
         record.outcomes[done.host] = "already revoked" if done.already else "revoked"

@@ -42,6 +42,10 @@ class Revocation:
     already: bool
 
 
+class RevokeIncomplete(CertError):
+    """The certificate is revoked in the CA's database but the CRL is not published yet."""
+
+
 def parse_target(text: str, inventory: Inventory) -> tuple[str, str]:
     """``HOST:NAME`` -> (host, name); the host must be in the inventory."""
     host, sep, name = text.partition(":")
@@ -89,6 +93,14 @@ def revoke(
         raise CertError(f"{target}: the CA on {ca.name} issued no certificate {host}:{name}")
     if result.rc == 127:
         raise CertError(f"{ca.name}: {REVOKE_COMMAND} is missing: deploy the pki play first")
+    if result.rc == 4:
+        serial = result.stdout.strip().rpartition(" ")[2] or "?"
+        raise RevokeIncomplete(
+            f"{target}: serial {serial} is revoked in the CA's database on {ca.name}, but the "
+            f"new CRL was not published ({last}): relying parties still accept it\n"
+            f"to finish: `pdic cert revoke {target} --reason {canonical}` again (it publishes "
+            "the CRL)"
+        )
     if result.rc != 0:
         raise CertError(f"{ca.name}: revocation of {target} failed: {last}")
     state, _, serial = result.stdout.strip().rpartition("\n")[2].partition(" ")

@@ -107,3 +107,24 @@ def test_unreachable_ca_host() -> None:
 
     with pytest.raises(CertError, match="ca-1: cannot reach the CA host: OSError: No route"):
         rv.revoke(INV, "mon-1:host", "superseded", connect)
+
+
+def test_revoked_but_not_published_says_so_and_how_to_finish(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CA's database holds the revocation; the CRL step failed after it (exit code 4).
+    ca = _CAHost(4, "revoked 0A\n", "pdic-ca-revoke: the CRL could not be published")
+    with pytest.raises(rv.RevokeIncomplete) as err:
+        rv.revoke(INV, "mon-1:host", "key-compromise", _connect(ca))
+    assert str(err.value).splitlines() == [
+        "mon-1:host: serial 0A is revoked in the CA's database on ca-1, but the new CRL was not "
+        "published (pdic-ca-revoke: the CRL could not be published): relying parties still "
+        "accept it",
+        "to finish: `pdic cert revoke mon-1:host --reason keyCompromise` again (it publishes "
+        "the CRL)",
+    ]
+    from pdic.cli import main
+
+    monkeypatch.setattr("pdic.connect.testinfra_host", _connect(ca))
+    assert main(["cert", "revoke", "mon-1:host", "--reason", "keyCompromise"]) == 1
+    assert capsys.readouterr().err.startswith("pdic: error: mon-1:host: serial 0A is revoked")
