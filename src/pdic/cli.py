@@ -263,7 +263,7 @@ def _app_on_hosts(
         if hint:
             typer.echo(hint)
         if not report.ok:
-            raise typer.Exit(1)
+            raise typer.Exit(130 if report.interrupted else 1)
 
 
 UPGRADE_HELP = (

@@ -104,15 +104,27 @@ class Report:
     serial: int
     hosts: list[HostReport] = field(default_factory=list)
     stopped_at: str | None = None
+    interrupted: bool = False
+    still_down: dict[str, list[str]] = field(default_factory=dict)
+    """Proxy -> the hosts its nginx still marks down when the command ends."""
 
     @property
     def ok(self) -> bool:
-        return self.stopped_at is None and not any(h.failed for h in self.hosts)
+        return (
+            self.stopped_at is None
+            and not self.interrupted
+            and not any(h.failed for h in self.hosts)
+        )
 
     def lines(self) -> list[str]:
         target = f" {self.version}" if self.version else ""
         head = f"pdic app {self.action} {self.app}{target}: "
-        head += "OK" if self.ok else f"FAILED at {self.stopped_at}"
+        head += (
+            "OK"
+            if self.ok
+            else ("INTERRUPTED" if self.interrupted else "FAILED")
+            + (f" at {self.stopped_at}" if self.stopped_at else "")
+        )
         head += f" ({len(self.hosts)} host(s), serial {self.serial})"
         width = max((len(h.host) for h in self.hosts), default=0)
         out = [head]
@@ -124,6 +136,11 @@ class Report:
             )
             line = f"  {h.host.ljust(width)}  {change.ljust(10)}  {h.state}"
             out.append(line + (f": {h.detail}" if h.detail else ""))
+        for proxy, hosts in sorted(self.still_down.items()):
+            out.append(
+                f"  nginx on {proxy} still marks {', '.join(hosts)} down: once healthy, "
+                f"`pdic deploy --limit {proxy}` puts them back"
+            )
         return out
 
 
@@ -204,14 +221,40 @@ class _Run:
     sleep: Callable[[float], None]
     say: Callable[[str], None]
     down: set[str] = field(default_factory=set)
+    applied: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Proxy -> the servers its nginx was last told to mark down (successfully)."""
 
     def set_down(self, hosts: Collection[str], out: bool) -> None:
+        """Mark ``hosts`` down (``out``) or up on every proxy. When a proxy fails, those that
+        took the change are set back as they were (as far as they answer), then it raises."""
+        before = frozenset(self.down)
         addresses = {self.servers[h] for h in hosts}
-        self.down = self.down | addresses if out else self.down - addresses
-        for proxy in self.hosts:
-            self.transport.set_down(proxy, sorted(self.down))
+        want = frozenset(before | addresses if out else before - addresses)
+        changed = []
+        try:
+            for proxy in self.hosts:
+                self.transport.set_down(proxy, sorted(want))
+                self.applied[proxy] = want
+                changed.append(proxy)
+        except BaseException:
+            for proxy in changed:
+                try:
+                    self.transport.set_down(proxy, sorted(before))
+                    self.applied[proxy] = before
+                except Exception:  # left as it is: the report names it
+                    continue
+            raise
+        self.down = set(want)
         verb = "out of" if out else "back into"
         self.say(f"{', '.join(hosts)}: {verb} the nginx upstream {self.app.upstream}")
+
+    def still_down(self) -> dict[str, list[str]]:
+        by_address = {a: h for h, a in self.servers.items()}
+        return {
+            proxy: [by_address[a] for a in sorted(marked)]
+            for proxy, marked in self.applied.items()
+            if marked
+        }
 
     def healthy(self, host: str) -> Health:
         return wait_healthy(self.transport, host, self.timeout, self.clock, self.sleep)
@@ -277,18 +320,32 @@ def upgrade(
     by_host = {h.host: h for h in report.hosts}
     if releases is None:
         return report
-    for batch in groups:
-        todo = [h for h in batch if releases[h].current != artifact.version]
-        for host in batch:
-            if host not in todo:
-                by_host[host].state = UNCHANGED
-        if not todo:
-            continue
-        failed = _upgrade_batch(run, todo, artifact, by_host)
-        if failed:
-            report.stopped_at = failed[0]
-            return report
+    try:
+        for batch in groups:
+            todo = [h for h in batch if releases[h].current != artifact.version]
+            for host in batch:
+                if host not in todo:
+                    by_host[host].state = UNCHANGED
+            if not todo:
+                continue
+            failed = _upgrade_batch(run, todo, artifact, by_host)
+            if failed:
+                report.stopped_at = failed[0]
+                break
+    except KeyboardInterrupt:
+        _interrupted(run, report)
+    report.still_down = run.still_down()
     return report
+
+
+def _interrupted(run: _Run, report: Report) -> None:
+    """Ctrl-C: the report says where; the hosts of the batch being changed are named."""
+    report.interrupted = True
+    busy = [h for h in report.hosts if h.state == UNTOUCHED and run.servers[h.host] in run.down]
+    for line in busy:
+        line.state = FAILED
+        line.detail = "interrupted while it was being changed: check its release and health"
+    report.stopped_at = busy[0].host if busy else report.stopped_at
 
 
 def _take_out(run: _Run, hosts: list[str], by_host: dict[str, HostReport]) -> bool:
@@ -363,7 +420,7 @@ def _upgrade_batch(
         try:
             line.after = run.transport.rollback(host)
         except Exception as exc:
-            line.detail += f"; rollback FAILED: {_why(exc)}"
+            line.detail += f"; rollback FAILED: {_why(exc)}; left out of nginx"
             continue
         back = run.healthy(host)
         if back.ok:
@@ -396,6 +453,21 @@ def rollback(
     by_host = {h.host: h for h in report.hosts}
     if releases is None:
         return report
+    try:
+        _rollback_batches(run, report, groups, releases, by_host)
+    except KeyboardInterrupt:
+        _interrupted(run, report)
+    report.still_down = run.still_down()
+    return report
+
+
+def _rollback_batches(
+    run: _Run,
+    report: Report,
+    groups: list[list[str]],
+    releases: dict[str, Release],
+    by_host: dict[str, HostReport],
+) -> None:
     for batch in groups:
         for host in batch:
             if releases[host].previous is None:
@@ -408,7 +480,8 @@ def rollback(
                 try:
                     line.after = run.transport.rollback(host)
                 except Exception as exc:
-                    line.state, line.detail = FAILED, f"rollback failed: {_why(exc)}"
+                    line.state = FAILED
+                    line.detail = f"rollback failed: {_why(exc)}; left out of nginx"
                     continue
                 answer = run.healthy(host)
                 if answer.ok:
@@ -421,8 +494,7 @@ def rollback(
         failed = [h for h in batch if by_host[h].failed]
         if failed:
             report.stopped_at = failed[0]
-            return report
-    return report
+            return
 
 
 def inventory_hint(app: Application, report: Report) -> str | None:

@@ -370,3 +370,71 @@ def test_bad_input_is_one_line_and_exit_2_before_any_host(
     assert err.startswith("pdic: error: ")
     if message != "06":
         assert message in err
+
+
+# -- faults: a proxy unreachable, a rollback failing, Ctrl-C ----------------------------------
+
+
+def test_a_proxy_that_cannot_take_the_host_out_leaves_no_other_proxy_holding_it() -> None:
+    transport = fake()
+    transport.fail[("set_down", "eoffice-2")] = "eoffice-2: no answer within 300 s"
+    report = run_upgrade(transport, "2")
+    assert report.stopped_at == "eoffice-1"
+    assert report.hosts[0].detail.startswith("could not be taken out of nginx: eoffice-2: ")
+    # eoffice-1's nginx took the change, then was set back: nothing is left marked down.
+    assert transport.down["eoffice-1"] == () and report.still_down == {}
+    assert transport.steps("eoffice-1") == []  # nothing installed
+
+
+def test_a_proxy_left_marking_a_host_down_is_named_with_the_command_that_fixes_it() -> None:
+    transport = fake()
+
+    class Dropping(FakeTransport):
+        """eoffice-1's nginx answers once, then its host drops off the network."""
+
+        calls = 0
+
+        def set_down(self, proxy: str, down: Collection[str]) -> None:
+            if proxy == "eoffice-1":
+                self.calls += 1
+                if self.calls > 1:
+                    raise AppError("eoffice-1: no answer within 300 s")
+            if proxy == "eoffice-2":
+                raise AppError("eoffice-2: no answer within 300 s")
+            super().set_down(proxy, down)
+
+    dropping = Dropping(transport.history)
+    report = run_upgrade(dropping, "2")
+    assert report.still_down == {"eoffice-1": ["eoffice-1"]}
+    assert report.lines()[-1] == (
+        "  nginx on eoffice-1 still marks eoffice-1 down: once healthy, "
+        "`pdic deploy --limit eoffice-1` puts them back"
+    )
+
+
+def test_a_host_whose_rollback_failed_is_said_to_be_out_of_nginx() -> None:
+    transport = fake()
+    transport.fail[("rollback", "eoffice-1")] = "pdic-app-release: no previous release"
+    report = run_upgrade(transport, "3")
+    first = report.hosts[0]
+    assert first.state == FAILED and first.detail.endswith(
+        "; rollback FAILED: pdic-app-release: no previous release; left out of nginx"
+    )
+    assert report.still_down == {key: ["eoffice-1"] for key in ADDRESSES}
+
+
+def test_ctrl_c_still_gives_the_report() -> None:
+    transport = fake()
+
+    class Interrupted(FakeTransport):
+        def install(self, host: str, artifact: Artifact) -> None:
+            if host == "eoffice-2":
+                raise KeyboardInterrupt
+            super().install(host, artifact)
+
+    report = run_upgrade(Interrupted(transport.history), "2")
+    assert report.interrupted and not report.ok and report.stopped_at == "eoffice-2"
+    states = [(h.host, h.state) for h in report.hosts]
+    assert states == [("eoffice-1", UPGRADED), ("eoffice-2", FAILED), ("eoffice-3", UNTOUCHED)]
+    assert report.lines()[0].startswith("pdic app upgrade eoffice 2: INTERRUPTED at eoffice-2")
+    assert report.still_down == {key: ["eoffice-2"] for key in ADDRESSES}
