@@ -586,6 +586,12 @@ def host_cgroups(name: str, proc_cgroup: Path = Path("/proc/self/cgroup")) -> li
     return out
 
 
+def set_link(name: str, up: bool) -> None:
+    """Set one lab host's link on the bridge up or down: the host drops off the network as a
+    machine whose cable is pulled, everything on it still running (a fault the tests inject)."""
+    _run(["ip", "link", "set", _veth_name(name), "up" if up else "down"])
+
+
 def freeze_host(name: str, frozen: bool, cgroups: list[Path] | None = None) -> list[Path]:
     """Freeze (or thaw) every process of one lab host through cgroup v2's ``cgroup.freeze`` in
     its own cgroup: a machine that hangs, its network stack still up (a fault the tests

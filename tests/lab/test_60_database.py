@@ -186,12 +186,60 @@ def _swap_roles() -> None:
     hosts.write_text(text)
 
 
+def _promote_with_db2_dropping_at_pg_promote(connect) -> str:  # type: ignore[no-untyped-def]
+    """`pdic db promote db-2` whose replica's link on the bridge goes down as pg_promote is
+    sent: what it prints, checked against the hosts, then the printed command finishes it."""
+    from pdic.connect import testinfra_host
+    from pdic.db.promote import PromoteInterrupted, promote
+    from pdic.inventory import load_inventory
+    from pdic.lab import set_link
+
+    inventory = load_inventory(INVENTORY)
+
+    class Dropping:
+        def __init__(self, target) -> None:  # type: ignore[no-untyped-def]
+            self.target = target
+
+        def run(self, command: str, *args: str):  # type: ignore[no-untyped-def]
+            if "pg_promote" in " ".join(args):
+                set_link("db-2", False)
+            return self.target.run(command, *args)
+
+    def reach(host):  # type: ignore[no-untyped-def]
+        target = testinfra_host(host, deadline=20)
+        return Dropping(target) if host.name == "db-2" else target
+
+    try:
+        with pytest.raises(PromoteInterrupted) as err:
+            promote(inventory, "db-2", reach)
+    finally:
+        set_link("db-2", True)
+    said = str(err.value).splitlines()
+    assert said[0].startswith("promotion of db-2 stopped: db-2: no answer within 20 s"), said
+    assert (
+        "done: db-1: fenced (stopped, postgresql@15-main masked, start.conf disabled, "
+        "/etc/pdic/db-fenced)" in said
+    ), said
+    assert said[-1] == "to finish: `pdic db promote db-2 --resume` once db-2 answers", said
+    # What it says of db-1 is what db-1 is; the applications still point at db-1.
+    old = connect("db-1")
+    assert old.run("systemctl is-enabled postgresql@15-main").stdout.strip() == "masked"
+    assert old.run("systemctl is-active postgresql@15-main").stdout.strip() != "active"
+    assert old.file("/etc/pdic/db-fenced").exists
+    primary = connect("eoffice-1").file("/etc/pdic/db-primary").content_string.strip()
+    assert primary == f"db-1.{DOMAIN}"
+    run = pdic("db", "promote", "db-2", "--resume")
+    assert run.returncode == 0, run
+    return run.stdout
+
+
 def test_promote_makes_db2_primary_and_points_the_applications_at_it(connect, table: str) -> None:  # type: ignore[no-untyped-def]
     hosts_before = (INVENTORY / "hosts.yml").read_text()
-    run = pdic("db", "promote", "db-2")
-    assert run.returncode == 0, run
+    resumed = _promote_with_db2_dropping_at_pg_promote(connect)
     try:
-        assert "db-1: fenced" in run.stdout
+        assert "db-2: promoted, accepts writes" in resumed or "promoted by the interrupted run" in (
+            resumed
+        ), resumed
         psql(connect("db-2"), f"INSERT INTO {table} (note) VALUES ('after promotion')")
         assert (
             connect("eoffice-1").file("/etc/pdic/db-primary").content_string.strip()

@@ -181,9 +181,16 @@ def promote(
     try:
         if not progress.promoted:
             rows = sql(target, "SELECT pg_is_in_recovery()", what=f"{name}: psql")
-            if not rows or rows[0][0] != "t":
+            if rows and rows[0][0] == "f" and progress.fence_done:
+                # The interrupted run's pg_promote reached it after all (sent before its link
+                # dropped, delivered when it came back).
+                progress.promoted = True
+                _save(path, progress)
+                step(f"{name}: already accepts writes (promoted by the interrupted run)")
+            elif not rows or rows[0][0] != "t":
                 raise DbError(f"{name}: PostgreSQL is not in recovery: it is not a replica now")
-            step(f"{name}: is a replica")
+            else:
+                step(f"{name}: is a replica")
     except (Exception, KeyboardInterrupt) as exc:
         if not progress.fence_done:
             raise DbError(f"{name}: cannot be checked: {_why(exc)}; nothing was changed") from None

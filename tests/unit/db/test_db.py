@@ -518,3 +518,17 @@ def test_the_cli_prints_the_state_and_exits_1(
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "pdic: error: promotion of db-2 stopped: db-2: no answer within 300 s"
     assert err[-1] == "pdic: error: to finish: `pdic db promote db-2 --resume` once db-2 answers"
+
+
+def test_a_resume_finds_the_replica_promoted_by_the_lost_command(tmp_path: Path) -> None:
+    # pg_promote was sent as the link dropped; it ran when the link came back.
+    state = tmp_path / "progress.json"
+    hosts = _centre(new_drop="pg_promote")
+    with pytest.raises(promote.PromoteInterrupted):
+        promote.promote(LAB, "db-2", lambda h: hosts[h.name], state=state)
+    replica = hosts["db-2"]
+    replica.drop_at, replica.dropped, replica.promoted = None, False, True
+    result = promote.promote(LAB, "db-2", lambda h: hosts[h.name], resume=True, state=state)
+    assert "db-2: already accepts writes (promoted by the interrupted run)" in result.steps
+    assert not any("pg_promote" in c for c in replica.commands if not c.startswith("LOST"))
+    assert result.app_hosts == list(APPS) and not state.exists()
