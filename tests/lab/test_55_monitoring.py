@@ -9,41 +9,21 @@ ends (other tests share the lab).
 from __future__ import annotations
 
 import json
-import time
-import urllib.parse
-import urllib.request
-from typing import Any
 
 import pytest
-from conftest import INVENTORY, pdic
-
-from pdic.inventory import load_inventory
-
-INV = load_inventory(INVENTORY)
-HOSTS = sorted(INV.hosts)
-MON = INV.select("monitoring")[0]
-PROMETHEUS = f"http://{MON.address}:9090"
-ALERTMANAGER = f"http://{MON.address}:9093"
-
-
-def _get(base: str, path: str, **params: str) -> Any:
-    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-    with urllib.request.urlopen(url, timeout=10) as response:  # a lab address
-        body = json.load(response)
-    return body["data"] if isinstance(body, dict) and "data" in body else body
-
-
-def _query(expr: str) -> list[dict[str, Any]]:
-    return list(_get(PROMETHEUS, "/api/v1/query", query=expr)["result"])
-
-
-def _wait(predicate, timeout: float = 120, every: float = 3):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
+from alerts import (
+    ALERTMANAGER,
+    HOSTS,
+    INV,
+    MON,
+    PROMETHEUS,
+    mails_about,
+)
+from alerts import firing as _firing
+from alerts import get as _get
+from alerts import query as _query
+from alerts import wait as _wait
+from conftest import pdic
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +73,6 @@ def test_alert_rules_are_loaded_with_the_lab_cap(prometheus_ready) -> None:  # t
     assert all(r["duration"] <= 20 for r in rules), [(r["name"], r["duration"]) for r in rules]
     for r in rules:
         assert r["annotations"]["runbook_url"] == f"monitoring/runbooks/{r['name']}.md"
-
-
-def _firing(alertname: str, host: str) -> list[dict[str, Any]]:
-    return [
-        a
-        for a in _get(PROMETHEUS, "/api/v1/alerts")["alerts"]
-        if a["labels"].get("alertname") == alertname
-        and a["labels"].get("host") == host
-        and a["state"] == "firing"
-    ]
 
 
 def test_a_stopped_exporter_fires_host_down_routes_it_and_shows_in_status(  # type: ignore[no-untyped-def]
@@ -196,17 +166,6 @@ def test_stopping_nginx_on_the_portal_fires_site_down_for_its_sites(  # type: ig
     )
 
 
-def _mails_about(connect, alertname: str, host: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """Files in the on-call mailbox (every team's on-call address is an alias of it) that
-    carry a notification of ``alertname`` for ``host``."""
-    mail = connect(INV.select("mail")[0].name)
-    maildir = "/var/vmail/lab.pdic.internal/oncall/Maildir"
-    found = mail.run(
-        "grep -rlZ -- %s %s/new %s/cur | xargs -0r grep -l -- %s", alertname, maildir, maildir, host
-    )
-    return [line for line in found.stdout.splitlines() if line]
-
-
 def test_postgresql_stopped_on_the_replica_fires_reaches_oncall_and_turns_db_red(  # type: ignore[no-untyped-def]
     connect, prometheus_ready
 ) -> None:
@@ -215,7 +174,7 @@ def test_postgresql_stopped_on_the_replica_fires_reaches_oncall_and_turns_db_red
     replica = next(h.name for h in INV.select("db") if h.vars.get("postgresql_role") == "replica")
     up = _wait(lambda: _query(f'pg_up{{host="{replica}"}} == 1'), timeout=60)
     assert up, _query("pg_up")
-    before = set(_mails_about(connect, "PostgreSQLDown", replica))
+    before = mails_about(connect, "PostgreSQLDown", replica)
     host = connect(replica)
     host.check_output("systemctl stop postgresql@15-main")
     try:
@@ -235,7 +194,7 @@ def test_postgresql_stopped_on_the_replica_fires_reaches_oncall_and_turns_db_red
         )
         assert routed and {r["name"] for r in routed[0]["receivers"]} == {"database"}, routed
         mailed = _wait(
-            lambda: set(_mails_about(connect, "PostgreSQLDown", replica)) - before, timeout=120
+            lambda: mails_about(connect, "PostgreSQLDown", replica) - before, timeout=120
         )
         assert mailed, "no PostgreSQLDown notification reached the on-call mailbox"
         run = pdic("status")
