@@ -197,6 +197,11 @@ def test_postgres_exporter_runs_the_queries_the_rules_read(lab: Path) -> None:
         for column, spec in metric.items()
         if spec["usage"] != "LABEL"
     }
+    rules = "".join(
+        p.read_text(encoding="utf-8")
+        for p in (REPO / "monitoring" / "prometheus" / "rules").glob("*.yml")
+    )
+    assert all(name in rules for name in series), sorted(n for n in series if n not in rules)
     assert series == {
         "pg_replication_is_replica",
         "pg_replication_lag_seconds",
