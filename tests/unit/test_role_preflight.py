@@ -162,6 +162,7 @@ def test_alertmanager_names_every_bad_receiver_and_timing(tmp_path: Path) -> Non
         pytest.param(
             {"alertmanager_teams": [{"name": "sales", "receiver": "oncall"}]}, id="unknown-team"
         ),
+        pytest.param({"alertmanager_watchdog_receiver": "deadman"}, id="unknown-watchdog"),
     ],
 )
 def test_alertmanager_routes_go_to_known_receivers(tmp_path: Path, bad: dict[str, Any]) -> None:

@@ -1,9 +1,16 @@
-"""Certificate and CRL files: how long until they expire.
+"""Certificate and CRL files: how long until they expire, and which serials are revoked.
 
 :class:`CertificateCollector` reads certificate files (one certificate or a chain, PEM, or one
 DER certificate) and :class:`CrlCollector` reads CRLs (PEM or DER), both from configured paths
 or globs (see :func:`pdic.exporter.sources.expand_paths`). Parsed files are cached until they
 change; the seconds-left values are computed from the clock at each scrape.
+
+Revocation is told as two sets of series that Prometheus joins: every certificate's issuer
+and serial number (``pdic_cert_info``, on every host) and every serial number a CRL revokes
+(``pdic_crl_revoked_certificate_info``, on the CA host). The alert ``TLSCertificateRevoked``
+matches them on ``issuer`` and ``serial``, so a host needs no copy of the CRL. Serial numbers
+are written as openssl writes them (``openssl x509 -serial``, the CA's ``index.txt``):
+upper-case hexadecimal, an even number of digits.
 
 The exporter runs on the hosts with Debian 12's python3-cryptography (38), which lacks what
 later versions added and this module would otherwise use: ``load_pem_x509_certificates`` (39)
@@ -11,8 +18,9 @@ and the timezone-aware ``not_valid_*_utc``, ``last_update_utc`` and ``next_updat
 :func:`_pem_certificates` and :func:`_utc_timestamp` use them where present and fall back to
 the older calls (one PEM block at a time; naive datetimes, which cryptography gives in UTC).
 
-It does not verify signatures, chains or revocation, fetch anything over the network (the
-blackbox exporter watches certificates that are served), or read private keys.
+It does not verify signatures or chains, decide revocation itself (the alert rule does), fetch
+anything over the network (the blackbox exporter watches certificates that are served), or
+read private keys.
 """
 
 from __future__ import annotations
@@ -60,11 +68,21 @@ def _utc_timestamp(obj: Any, name: str) -> float | None:
     return None if value is None else float(value.timestamp())
 
 
+def serial_hex(number: int) -> str:
+    """A serial number as openssl prints it: upper-case hex, an even number of digits."""
+    digits = f"{abs(number):X}"
+    if len(digits) % 2:
+        digits = "0" + digits
+    return "-" + digits if number < 0 else digits
+
+
 @dataclass(frozen=True)
 class CertificateInfo:
     subject: str
     not_before: float
     not_after: float
+    issuer: str
+    serial: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class CrlInfo:
     issuer: str
     this_update: float
     next_update: float | None
+    revoked: tuple[str, ...] = ()
 
 
 def parse_certificates(data: bytes) -> tuple[CertificateInfo, ...]:
@@ -87,6 +106,8 @@ def parse_certificates(data: bytes) -> tuple[CertificateInfo, ...]:
             subject=cert.subject.rfc4514_string(),
             not_before=_required(_utc_timestamp(cert, "not_valid_before")),
             not_after=_required(_utc_timestamp(cert, "not_valid_after")),
+            issuer=cert.issuer.rfc4514_string(),
+            serial=serial_hex(cert.serial_number),
         )
         seen = by_subject.get(info.subject)
         if seen is None or info.not_after < seen.not_after:
@@ -100,6 +121,7 @@ def parse_crl(data: bytes) -> CrlInfo:
         issuer=crl.issuer.rfc4514_string(),
         this_update=_required(_utc_timestamp(crl, "last_update")),
         next_update=_utc_timestamp(crl, "next_update"),
+        revoked=tuple(serial_hex(entry.serial_number) for entry in crl),
     )
 
 
@@ -115,9 +137,11 @@ class CertificateCollector(Collector):
         # HELP pdic_cert_expiry_seconds Seconds until the certificate's notAfter (negative once expired).
         # HELP pdic_cert_not_after_timestamp_seconds The certificate's notAfter as a Unix timestamp.
         # HELP pdic_cert_not_before_timestamp_seconds The certificate's notBefore as a Unix timestamp.
+        # HELP pdic_cert_info The certificate's issuer and serial number (always 1).
 
-    Labels: ``path`` (the file) and ``subject`` (RFC 4514). A literal path that is missing, a
-    file that cannot be read and a file with no parsable certificate fail the scrape.
+    Labels: ``path`` (the file) and ``subject`` (RFC 4514); ``pdic_cert_info`` adds ``issuer``
+    (RFC 4514) and ``serial`` (see :func:`serial_hex`). A literal path that is missing, a file
+    that cannot be read and a file with no parsable certificate fail the scrape.
     """  # noqa: E501
 
     def __init__(self, paths: Sequence[str], now: Callable[[], float] = time.time) -> None:
@@ -142,6 +166,11 @@ class CertificateCollector(Collector):
             "The certificate's notBefore as a Unix timestamp.",
             labels=labels,
         )
+        info = GaugeMetricFamily(
+            "pdic_cert_info",
+            "The certificate's issuer and serial number (always 1).",
+            labels=[*labels, "issuer", "serial"],
+        )
         paths = expand_paths(self.paths)
         now = self.now()
         # Samples are appended directly, one label dict shared by a certificate's three
@@ -153,10 +182,13 @@ class CertificateCollector(Collector):
                 expiry.samples.append(Sample(expiry.name, key, cert.not_after - now))
                 not_after.samples.append(Sample(not_after.name, key, cert.not_after))
                 not_before.samples.append(Sample(not_before.name, key, cert.not_before))
+                info_key = {**key, "issuer": cert.issuer, "serial": cert.serial}
+                info.samples.append(Sample(info.name, info_key, 1.0))
         self._files.retain(paths)
         yield expiry
         yield not_after
         yield not_before
+        yield info
 
 
 class CrlCollector(Collector):
@@ -164,8 +196,11 @@ class CrlCollector(Collector):
 
         # HELP pdic_crl_next_update_seconds Seconds until the CRL's nextUpdate (negative once passed, +Inf if it has none).
         # HELP pdic_crl_this_update_timestamp_seconds The CRL's thisUpdate as a Unix timestamp.
+        # HELP pdic_crl_revoked_certificate_info A certificate the CRL revokes, by serial number (always 1).
 
-    Labels: ``path`` and ``issuer`` (RFC 4514). Unreadable or unparsable files fail the scrape.
+    Labels: ``path`` and ``issuer`` (RFC 4514); ``pdic_crl_revoked_certificate_info`` adds
+    ``serial`` (see :func:`serial_hex`), one series per revoked certificate. Unreadable or
+    unparsable files fail the scrape.
     """  # noqa: E501
 
     def __init__(self, paths: Sequence[str], now: Callable[[], float] = time.time) -> None:
@@ -185,6 +220,11 @@ class CrlCollector(Collector):
             "The CRL's thisUpdate as a Unix timestamp.",
             labels=labels,
         )
+        revoked = GaugeMetricFamily(
+            "pdic_crl_revoked_certificate_info",
+            "A certificate the CRL revokes, by serial number (always 1).",
+            labels=[*labels, "serial"],
+        )
         paths = expand_paths(self.paths)
         now = self.now()
         for path, required in paths.items():
@@ -195,6 +235,9 @@ class CrlCollector(Collector):
             left = math.inf if crl.next_update is None else crl.next_update - now
             next_update.add_metric(key, left)
             this_update.add_metric(key, crl.this_update)
+            for serial in crl.revoked:
+                revoked.add_metric([*key, serial], 1.0)
         self._files.retain(paths)
         yield next_update
         yield this_update
+        yield revoked

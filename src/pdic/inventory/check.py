@@ -102,7 +102,8 @@ Monitoring (the roles of playbooks/monitoring.yml; checked wherever they are set
 group or host)
   - ``prometheus_scrape_interval``, ``prometheus_evaluation_interval``,
     ``prometheus_retention_time``, ``alertmanager_group_wait``, ``alertmanager_group_interval``,
-    ``alertmanager_repeat_interval``, ``blackbox_exporter_timeout``: a Prometheus duration
+    ``alertmanager_repeat_interval``, ``alertmanager_watchdog_repeat_interval``,
+    ``blackbox_exporter_timeout``: a Prometheus duration
     greater than zero (``5s``, ``1m30s``, ``15d``: whole numbers with ms, s, m, h, d, w or y,
     largest unit first).
   - ``alertmanager_receivers``: name (required): slug, unique; email_to (required): non-empty
@@ -110,6 +111,7 @@ group or host)
   - ``alertmanager_teams``: name (required): one of the alert rules' teams (platform, web,
     database, mail, security), unique; receiver (required): a name in alertmanager_receivers.
   - ``alertmanager_default_receiver``: a name in alertmanager_receivers.
+  - ``alertmanager_watchdog_receiver``: empty or a name in alertmanager_receivers.
   - ``grafana_enabled``: true or false.
   Without an ``alertmanager_receivers`` list the role's default receiver ``oncall`` is known.
 Hardening (roles hardening and firewall; a value with a Jinja expression is taken as written)

@@ -13,7 +13,9 @@ Prometheus is deployed with) has no series at all in Prometheus: an exporter tha
 but not scraped cannot raise its alerts, so its silence is not green. It is **amber** when a
 warning fires, some targets do not answer or it has no targets at all, and **green**
 otherwise. An alert belongs to the service in its ``service`` label, else to the
-services of the inventory host in its ``host`` label. Info alerts are listed but colour nothing.
+services of the inventory host in its ``host`` label. Info alerts are listed but colour nothing;
+alerts of severity ``none`` (the Watchdog, which always fires to prove the alert path works)
+are left out.
 
 Prometheus that cannot be reached or answers with an error raises :class:`StatusError` (one
 line, exit code 2 in the CLI). The HTTP client is injectable (``fetch``), so tests replay
@@ -183,7 +185,7 @@ def centre_status(inventory: Inventory, url: str, fetch: Fetch | None = None) ->
     if not isinstance(raw_alerts, dict) or not isinstance(raw_alerts.get("alerts"), list):
         raise StatusError("/api/v1/alerts: expected a list of alerts")
     alerts = sorted(
-        (_alert(a) for a in raw_alerts["alerts"]),
+        (a for a in map(_alert, raw_alerts["alerts"]) if a.severity != "none"),
         key=lambda a: (a.state != "firing", SEVERITY_ORDER.get(a.severity, 9), a.name, a.host),
     )
     certificates = sorted(

@@ -19,7 +19,9 @@ from .conftest import DAY, NOW, MakeCert, MakeCrl, pem, write
 # the names monitoring/README.md says the alert rules read
 RULE_METRICS = {
     "pdic_cert_expiry_seconds",
+    "pdic_cert_info",
     "pdic_crl_next_update_seconds",
+    "pdic_crl_revoked_certificate_info",
     "pdic_backup_last_success_timestamp_seconds",
     "pdic_restore_drill_last_success_timestamp_seconds",
     "pdic_mail_queue_messages",

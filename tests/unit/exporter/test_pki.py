@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pdic.exporter import pki
-from pdic.exporter.pki import CertificateCollector, CrlCollector, CrlInfo
+from pdic.exporter.pki import CertificateCollector, CrlCollector, CrlInfo, serial_hex
 from pdic.exporter.sources import ExporterError
 
-from .conftest import DAY, NOW, MakeCert, MakeCrl, pem, write
+from .conftest import DAY, NOW, MakeCert, MakeCrl, at, name, pem, write
 
 PORTAL = "CN=portal.thaibinh.gov.vn,O=Sở Thông tin và Truyền thông Thái Bình,C=VN"
 MAIL = "CN=mail.thaibinh.gov.vn,O=Sở Thông tin và Truyền thông Thái Bình,C=VN"
@@ -246,9 +250,98 @@ def test_concurrent_scrapes_while_files_come_and_go(tmp_path: Path, make_cert: M
     for t in threads:
         t.start()
     for i in range(50, 80):
-        write(tmp_path / f"{i:02d}.pem", data)
+        # As pki_cert (Ansible) writes them: whole, by rename; a half-written file is another
+        # fault (it fails the scrape: test_unparsable_certificate_fails_the_scrape).
+        write(tmp_path / f"{i:02d}.tmp", data)
+        os.replace(tmp_path / f"{i:02d}.tmp", tmp_path / f"{i:02d}.pem")
         os.unlink(tmp_path / f"{i - 50:02d}.pem")
     for t in threads:
         t.join()
     assert errors == []
     assert generate_latest(reg).decode().count("pdic_cert_expiry_seconds{") == 50
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [(0, "00"), (15, "0F"), (255, "FF"), (256, "0100"), (4242, "1092"), (-4242, "-1092")],
+)
+def test_serial_numbers_are_written_as_openssl_writes_them(number: int, text: str) -> None:
+    assert serial_hex(number) == text
+
+
+def test_certificate_info_names_its_issuer_and_serial(tmp_path: Path, make_cert: MakeCert) -> None:
+    cert = make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)
+    path = write(tmp_path / "c.pem", pem(cert))
+    reg = registry_of(CertificateCollector([path], now=lambda: NOW))
+    serial = serial_hex(cert.serial_number)
+    labels = {"path": path, "subject": PORTAL, "issuer": CA, "serial": serial}
+    assert reg.get_sample_value("pdic_cert_info", labels) == 1
+    assert generate_latest(reg).decode().count("pdic_cert_info{") == 1
+    openssl = shutil.which("openssl")
+    if openssl is not None:
+        out = subprocess.run(
+            [openssl, "x509", "-noout", "-serial", "-in", path],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out.strip() == f"serial={serial}"
+
+
+def test_crl_lists_every_revoked_serial(tmp_path: Path, make_crl: MakeCrl) -> None:
+    crl = make_crl(NOW - DAY, NOW + 6 * DAY)
+    path = write(tmp_path / "issuing.crl", crl.public_bytes(serialization.Encoding.DER))
+    reg = registry_of(CrlCollector([path], now=lambda: NOW))
+    labels = {"path": path, "issuer": CA, "serial": serial_hex(4242)}
+    assert reg.get_sample_value("pdic_crl_revoked_certificate_info", labels) == 1
+    assert generate_latest(reg).decode().count("pdic_crl_revoked_certificate_info{") == 1
+
+
+def test_a_crl_without_revocations_lists_none(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(name("PDIC Issuing CA"))
+        .last_update(at(NOW - DAY))
+        .next_update(at(NOW + DAY))
+        .sign(key, hashes.SHA256())
+    )
+    path = write(tmp_path / "root.crl", crl.public_bytes(serialization.Encoding.PEM))
+    reg = registry_of(CrlCollector([path], now=lambda: NOW))
+    text = generate_latest(reg).decode()
+    assert "pdic_crl_revoked_certificate_info{" not in text
+    assert reg.get_sample_value("pdic_crl_next_update_seconds", {"path": path, "issuer": CA}) == DAY
+
+
+def test_a_revoked_certificate_and_its_crl_entry_share_issuer_and_serial(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey, make_crl: MakeCrl
+) -> None:
+    """The alert joins the two series on (issuer, serial): their values must be equal."""
+    revoked = (
+        x509.CertificateBuilder()
+        .subject_name(name("portal.thaibinh.gov.vn"))
+        .issuer_name(name("PDIC Issuing CA"))
+        .public_key(key.public_key())
+        .serial_number(4242)
+        .not_valid_before(at(NOW - DAY))
+        .not_valid_after(at(NOW + 90 * DAY))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = write(tmp_path / "host.crt", pem(revoked))
+    crl_path = write(
+        tmp_path / "issuing.crl", make_crl(NOW, NOW + DAY).public_bytes(serialization.Encoding.PEM)
+    )
+    certs = registry_of(CertificateCollector([cert_path], now=lambda: NOW))
+    crls = registry_of(CrlCollector([crl_path], now=lambda: NOW))
+
+    def keys(registry: CollectorRegistry, metric: str) -> set[tuple[str, str]]:
+        return {
+            (s.labels["issuer"], s.labels["serial"])
+            for family in registry.collect()
+            for s in family.samples
+            if s.name == metric
+        }
+
+    assert keys(certs, "pdic_cert_info") == keys(crls, "pdic_crl_revoked_certificate_info")
+    assert keys(certs, "pdic_cert_info") == {(CA, "1092")}

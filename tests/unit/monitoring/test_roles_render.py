@@ -145,6 +145,7 @@ def test_alerts_route_per_team_and_host_down_inhibits(lab: Path) -> None:
     assert config["global"]["smtp_smarthost"] == "mail-1.lab.pdic.internal:25"
     routes = {r["matchers"][0]: r["receiver"] for r in config["route"]["routes"]}
     assert routes == {
+        'alertname="Watchdog"': "_discard",
         'team="platform"': "oncall",
         'team="web"': "web",
         'team="mail"': "mail",
@@ -152,7 +153,7 @@ def test_alerts_route_per_team_and_host_down_inhibits(lab: Path) -> None:
         'team="security"': "security",
     }
     assert config["route"]["group_wait"] == "10s"
-    receivers = {r["name"]: r["email_configs"][0]["to"] for r in config["receivers"]}
+    receivers = {r["name"]: r.get("email_configs", [{}])[0].get("to") for r in config["receivers"]}
     assert receivers["web"] == "oncall-web@lab.pdic.internal"
     assert {
         "source_matchers": ['alertname="HostDown"'],
@@ -162,6 +163,48 @@ def test_alerts_route_per_team_and_host_down_inhibits(lab: Path) -> None:
     assert "--cluster.listen-address=" in _args(
         lab / "mon-1" / "default" / "prometheus-alertmanager"
     )
+
+
+def test_the_watchdog_goes_only_to_its_own_receiver(lab: Path) -> None:
+    """First route, no `continue`: no team receiver gets the alert that always fires; the
+    lab sets no receiver for it, so it goes to one that notifies nobody."""
+    config = _yaml(lab / "mon-1" / "alertmanager.yml")
+    first = config["route"]["routes"][0]
+    assert first == {
+        "matchers": ['alertname="Watchdog"'],
+        "receiver": "_discard",
+        "group_by": ["alertname"],
+        "repeat_interval": "1h",
+    }
+    assert {"name": "_discard"} in config["receivers"]
+
+
+def test_postgres_exporter_runs_the_queries_the_rules_read(lab: Path) -> None:
+    args = _args(lab / "db-1" / "default" / "prometheus-postgres-exporter")
+    assert "--extend.query-path=/etc/prometheus-postgres-exporter/queries.yaml" in args
+    queries = _yaml(lab / "db-1" / "postgres-exporter-queries.yaml")
+    series = {
+        f"{name}_{column}"
+        for name, query in queries.items()
+        for metric in query["metrics"]
+        for column, spec in metric.items()
+        if spec["usage"] != "LABEL"
+    }
+    rules = "".join(
+        p.read_text(encoding="utf-8")
+        for p in (REPO / "monitoring" / "prometheus" / "rules").glob("*.yml")
+    )
+    assert all(name in rules for name in series), sorted(n for n in series if n not in rules)
+    assert series == {
+        "pg_replication_is_replica",
+        "pg_replication_lag_seconds",
+        "pg_replication_wal_receiver_streaming",
+        "pg_wal_archive_ready_segments",
+        "pg_replication_slot_active",
+        "pg_replication_slot_retained_bytes",
+        "pg_replication_slot_lost",
+    }
+    assert all(q["master"] is True and q["query"].startswith("SELECT ") for q in queries.values())
 
 
 def test_blackbox_configuration_passes_its_check(lab: Path) -> None:

@@ -251,3 +251,24 @@ def test_a_deployed_exporter_that_is_not_scraped_is_red() -> None:
     )
     db = next(s for s in status.services if s.name == "db")
     assert (db.state, db.up, db.targets) == ("green", 6, 6)
+
+
+def test_the_watchdog_is_left_out() -> None:
+    """It always fires (severity none): listing it would teach people to overlook the list."""
+
+    def fetch(path: str, params: Mapping[str, str]) -> Any:
+        data = replay(path, params)
+        if path == "/api/v1/alerts":
+            watchdog = {
+                "labels": {"alertname": "Watchdog", "severity": "none", "team": "platform"},
+                "annotations": {"summary": "The alert path works"},
+                "state": "firing",
+                "activeAt": "2025-11-28T03:00:00Z",
+                "value": "1e+00",
+            }
+            data = {**data, "alerts": [*data["alerts"], watchdog]}
+        return data
+
+    status = centre_status(load_inventory(LAB), "http://mon:9090", fetch=fetch)
+    assert "Watchdog" not in {a.name for a in status.alerts}
+    assert status.alerts == centre_status(load_inventory(LAB), "http://mon:9090", replay).alerts

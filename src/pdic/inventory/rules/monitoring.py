@@ -16,6 +16,7 @@ DURATION_KEYS = (
     "alertmanager_group_wait",
     "alertmanager_group_interval",
     "alertmanager_repeat_interval",
+    "alertmanager_watchdog_repeat_interval",
     "blackbox_exporter_timeout",
 )
 ALERT_TEAMS = ("platform", "web", "database", "mail", "security")
@@ -96,8 +97,14 @@ def check(ctx: Context) -> None:
                     f"unknown receiver {receiver!r} (alertmanager_receivers: {known})",
                 )
 
-    key = "alertmanager_default_receiver"
-    for layer in ctx.layers_with(key):
-        value = layer.data[key]
-        if not templated(value) and value not in receivers:
-            ctx.at(layer, (key,), f"unknown receiver {value!r} (alertmanager_receivers: {known})")
+    # The Watchdog's receiver may be empty (the role then discards it).
+    for key, allowed in (
+        ("alertmanager_default_receiver", receivers),
+        ("alertmanager_watchdog_receiver", receivers | {""}),
+    ):
+        for layer in ctx.layers_with(key):
+            value = layer.data[key]
+            if not templated(value) and value not in allowed:
+                ctx.at(
+                    layer, (key,), f"unknown receiver {value!r} (alertmanager_receivers: {known})"
+                )
