@@ -13,6 +13,7 @@ It reads files only: whether the role works on a host is for the lab tests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,23 @@ def test_template_starts_with_ansible_managed(role: Path, template: str) -> None
     assert first and first[0].startswith(MANAGED_FIRST_LINE), (
         f"{role.name}: templates/{template} must start with {{{{ ansible_managed | comment }}}}"
     )
+
+
+def _facts(role: Path) -> set[str]:
+    """Names the role's tasks register or set as facts (defined only once those tasks ran)."""
+    names: set[str] = set()
+    for path in _task_files(role):
+        names.update(_registered(_load(path)))
+    return names
+
+
+@pytest.mark.parametrize(("role", "name"), _cases(lambda r: sorted(_defaults(r))))
+def test_a_default_needs_no_fact_of_the_roles_tasks(role: Path, name: str) -> None:
+    # Ansible validates a role's arguments before its first task: a default that reads a fact
+    # the tasks set is undefined there (it once stopped the monitoring play in the lab).
+    text = yaml.safe_dump(_defaults(role)[name])
+    used = {f for f in _facts(role) if re.search(rf"\b{re.escape(f)}\b", text)}
+    assert used == set(), f"{role.name}: {name} reads {sorted(used)}, set by the role's tasks"
 
 
 def test_there_are_roles_to_check() -> None:

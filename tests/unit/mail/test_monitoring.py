@@ -15,4 +15,8 @@ def test_the_playbook_keeps_the_roles_jobs_which_are_every_job_of_the_targets() 
     (role,) = [r for p in plays for r in p.get("roles", []) if r["role"] == "prometheus"]
     assert "prometheus_file_sd_jobs" not in role.get("vars", {})
     defaults = yaml.safe_load((REPO / "roles" / "prometheus" / "defaults" / "main.yml").read_text())
-    assert defaults["prometheus_file_sd_jobs"] == "{{ _prometheus_targets | list }}"
+    assert defaults["prometheus_file_sd_jobs"] == []
+    derived = yaml.safe_load((REPO / "roles" / "prometheus" / "vars" / "main.yml").read_text())
+    assert derived["_prometheus_jobs"] == (
+        "{{ prometheus_file_sd_jobs or (_prometheus_targets | list) }}"
+    )
