@@ -2,7 +2,7 @@
 
 Every command parses its arguments, calls one function of the package and prints the result.
 Domain errors (:class:`pdic.errors.PdicError`) become one clear line on stderr and exit code 2,
-here and nowhere else. No command holds logic of its own beyond formatting.
+in :mod:`pdic.exits` and nowhere else. No command holds logic of its own beyond formatting.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pdic.errors import InventoryError, PdicError
+from pdic.errors import InventoryError
 
 if TYPE_CHECKING:
     from pdic.lab import HostState, Lab
@@ -700,25 +700,12 @@ def _print_status(states: list[HostState]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code.
 
-    The command line library handles usage errors itself (message, exit code 2) and aborted
-    prompts (exit code 1); pdic's domain errors become ``pdic: error: ...`` lines and code 2.
+    Usage errors, pdic's domain errors (exit code 2), hosts that cannot be reached and any other
+    error (exit code 1) end as one ``pdic: error: ...`` line each: see :mod:`pdic.exits`.
     """
-    command = typer.main.get_command(app)
-    try:
-        command.main(args=argv, prog_name="pdic", standalone_mode=True)
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
-        print(exc.code, file=sys.stderr)
-        return 1
-    except PdicError as exc:
-        for line in str(exc).splitlines() or [type(exc).__name__]:
-            print(f"pdic: error: {line}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pdic: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    from pdic import exits
+
+    return exits.run(typer.main.get_command(app), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

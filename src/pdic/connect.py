@@ -9,6 +9,11 @@ Host keys are checked against the known-hosts file that the inventory gives Ansi
 ``StrictHostKeyChecking`` policy: ``accept-new`` (or ``no``) records a first-seen key there,
 anything else refuses an unknown host. Without such a file, testinfra's own behaviour stays
 (a warning for an unknown key).
+
+A host that cannot be reached, refuses the login or drops the connection raises
+:class:`~pdic.errors.HostUnreachable` naming the inventory host (``db-1: cannot run commands
+over SSH as pdicops@10.251.0.31: timed out``), never paramiko's or the socket's own exception:
+callers that go on with the other hosts catch it, the CLI prints it as one line.
 """
 
 from __future__ import annotations
@@ -19,11 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
-import testinfra
+from testinfra.backend.base import CommandResult
 from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.host import Host as TestinfraHost
 
+from pdic.errors import HostUnreachable
 from pdic.inventory import Host
+
+CONNECTION_ERRORS = (paramiko.SSHException, OSError, EOFError)
+"""What paramiko and the socket raise when a host is down, refuses us or drops the line
+(socket timeouts, refused or unroutable connections, failed logins, closed channels)."""
 
 
 def ssh_options(common_args: str | None) -> dict[str, str]:
@@ -44,8 +54,26 @@ def ssh_options(common_args: str | None) -> dict[str, str]:
     return options
 
 
-class _KnownHostsBackend(ParamikoBackend):  # type: ignore[misc]
-    """testinfra's paramiko backend with host keys checked against a known-hosts file."""
+class _Backend(ParamikoBackend):  # type: ignore[misc]
+    """testinfra's paramiko backend whose connection failures name the inventory host."""
+
+    def __init__(self, hostspec: str, *, label: str, **kwargs: Any) -> None:
+        super().__init__(hostspec, **kwargs)
+        self.label = label
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        try:
+            return super().run(command, *args, **kwargs)
+        except CONNECTION_ERRORS as exc:
+            where = f"{self.host.user}@{self.host.name}" if self.host.user else self.host.name
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            raise HostUnreachable(
+                f"{self.label}: cannot run commands over SSH as {where}: {why}"
+            ) from exc
+
+
+class _KnownHostsBackend(_Backend):
+    """The backend with host keys checked against a known-hosts file."""
 
     def __init__(self, hostspec: str, known_hosts: Path, accept_new: bool, **kwargs: Any) -> None:
         super().__init__(hostspec, **kwargs)
@@ -77,7 +105,7 @@ class _KnownHostsBackend(ParamikoBackend):  # type: ignore[misc]
 def testinfra_host(host: Host, *, sudo: bool = True, timeout: int = 10) -> Any:
     """A pytest-testinfra host for ``host`` (no connection is made until the first command)."""
     user = host.get("ansible_user") or host.get("pdic_ops_user") or "root"
-    kwargs: dict[str, Any] = {"sudo": sudo, "timeout": timeout}
+    kwargs: dict[str, Any] = {"sudo": sudo, "timeout": timeout, "label": host.name}
     key = host.get("ansible_ssh_private_key_file")
     if key:
         kwargs["ssh_identity_file"] = str(Path(str(key)).expanduser())
@@ -85,15 +113,17 @@ def testinfra_host(host: Host, *, sudo: bool = True, timeout: int = 10) -> Any:
     netloc = f"{user}@{host.address}" + (f":{port}" if port else "")
     options = ssh_options(host.get("ansible_ssh_common_args"))
     known = options.get("userknownhostsfile")
+    backend: _Backend
     if not known or known == "/dev/null":
-        return testinfra.get_host(f"paramiko://{netloc}", **kwargs)
-    strict = options.get("stricthostkeychecking", "ask").lower()
-    backend = _KnownHostsBackend(
-        netloc,
-        known_hosts=Path(known).expanduser(),
-        accept_new=strict in ("accept-new", "no", "off"),
-        **kwargs,
-    )
+        backend = _Backend(netloc, **kwargs)
+    else:
+        strict = options.get("stricthostkeychecking", "ask").lower()
+        backend = _KnownHostsBackend(
+            netloc,
+            known_hosts=Path(known).expanduser(),
+            accept_new=strict in ("accept-new", "no", "off"),
+            **kwargs,
+        )
     target = TestinfraHost(backend)
     backend.set_host(target)
     return target
