@@ -180,7 +180,7 @@ def db_promote(
 @app_app.command("build")
 def app_build(
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", "-o", help="Directory of the archives (default: apps/dist)."),
     ] = None,
     source: Annotated[
@@ -190,10 +190,12 @@ def app_build(
 ) -> None:
     """Build the reference applications' archives (eoffice, hcc; versions 1, 2, broken 3)."""
     from pdic.app.build import build_reference
+    from pdic.arguments import output_dir
     from pdic.project import project_root
 
     root = project_root()
-    for built in build_reference(source or root / "apps" / "refapp", out or root / "apps" / "dist"):
+    dist = root / "apps" / "dist" if out is None else output_dir("--out", out)
+    for built in build_reference(source or root / "apps" / "refapp", dist):
         typer.echo(f"{built.name}\t{built.version}\t{built.sha256}\t{built.path}")
 
 
@@ -364,9 +366,9 @@ def audit_cmd(
     formats: Annotated[
         str, typer.Option("--format", "-f", help="Any of html,json,junit,prom.")
     ] = "html,json,junit,prom",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Report directory.")] = "reports",
     waivers: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--waivers", "-w", help="Waiver file (default: INVENTORY/waivers.yml)."),
     ] = None,
     fail_on: Annotated[
@@ -379,11 +381,16 @@ def audit_cmd(
     ] = False,
 ) -> None:
     """Check the hosts against the control catalogue; reports for auditors, exit 1 on failure."""
+    from pdic.arguments import choices, input_file, output_dir, words
     from pdic.compliance import report
     from pdic.compliance.catalogue import SEVERITIES, ComplianceError
-    from pdic.compliance.runner import audit, write_reports
+    from pdic.compliance.runner import FORMATS, audit, write_reports
     from pdic.project import project_root
 
+    wanted_formats = choices("--format", formats, FORMATS)
+    wanted_controls = None if controls is None else words("--controls", controls)
+    out_dir = output_dir("--out", out)
+    waivers_file = None if waivers is None else input_file("--waivers", waivers)
     if fail_on not in SEVERITIES:
         raise ComplianceError(f"--fail-on: {fail_on!r} is not one of {', '.join(SEVERITIES)}")
     default_waivers = inventory / "waivers.yml"
@@ -391,13 +398,11 @@ def audit_cmd(
         inventory,
         catalogue_dir=project_root() / "compliance",
         limit=limit,
-        controls=[c.strip() for c in controls.split(",") if c.strip()] if controls else None,
-        waivers_file=waivers or (default_waivers if default_waivers.is_file() else None),
+        controls=wanted_controls,
+        waivers_file=waivers_file or (default_waivers if default_waivers.is_file() else None),
         lynis=lynis,
     )
-    paths = write_reports(
-        run, out, [f.strip() for f in formats.split(",") if f.strip()], str(inventory)
-    )
+    paths = write_reports(run, out_dir, wanted_formats, str(inventory))
     for host, value in report.host_scores(run.results).items():
         mine = [r for r in run.results if r.host == host]
         tally = " ".join(f"{k}={v}" for k, v in report.counts(mine).items())
@@ -504,10 +509,17 @@ def status_cmd(
 ) -> None:
     """The centre on one screen from Prometheus: services, alerts, certificates, backups."""
     from pdic.inventory import load_inventory
-    from pdic.monitoring.status import centre_status, default_url, render_rich, render_text
+    from pdic.monitoring.status import (
+        centre_status,
+        default_url,
+        prometheus_url,
+        render_rich,
+        render_text,
+    )
 
+    url = None if prometheus is None else prometheus_url(prometheus)
     inv = load_inventory(inventory)
-    status = centre_status(inv, prometheus or default_url(inv))
+    status = centre_status(inv, url or default_url(inv))
     if as_json:
         typer.echo(json.dumps(status.as_dict(), indent=2, ensure_ascii=False))
     elif sys.stdout.isatty():
@@ -523,26 +535,28 @@ def status_cmd(
 def monitoring_targets(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Directory for the file_sd JSON files.")
-    ] = Path("monitoring/targets"),
+        str, typer.Option("--out", "-o", help="Directory for the file_sd JSON files.")
+    ] = "monitoring/targets",
 ) -> None:
     """Write Prometheus file_sd target lists (one JSON file per job) from the inventory."""
+    from pdic.arguments import output_dir
     from pdic.monitoring.targets import write_file_sd
 
-    for path in write_file_sd(inventory, out):
+    for path in write_file_sd(inventory, output_dir("--out", out)):
         typer.echo(str(path))
 
 
 @monitoring_app.command("dashboards")
 def monitoring_dashboards(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="The monitoring/ directory to write under.")
-    ] = Path("monitoring"),
+        str, typer.Option("--out", "-o", help="The monitoring/ directory to write under.")
+    ] = "monitoring",
 ) -> None:
     """Write the Grafana dashboards and Prometheus console pages (centre, service, host)."""
+    from pdic.arguments import output_dir
     from pdic.monitoring.dashboards import write_dashboards
 
-    for path in write_dashboards(out):
+    for path in write_dashboards(output_dir("--out", out)):
         typer.echo(str(path))
 
 

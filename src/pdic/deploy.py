@@ -175,6 +175,29 @@ def vault_password_args(all_vars: Mapping[str, object], inventory: Path) -> list
     return ["--vault-password-file", str(path)]
 
 
+def check_arguments(*, playbook: str, tags: str | None, skip_tags: str | None) -> None:
+    """``--playbook`` names a playbook of the project's ``playbooks/``; ``--tags`` and
+    ``--skip-tags`` name at least one tag. DeployError before anything is read or run."""
+    from pdic.arguments import ArgumentError, one_line, words
+
+    try:
+        for option, value in (("--tags", tags), ("--skip-tags", skip_tags)):
+            if value is not None:
+                words(option, value)
+        one_line("--playbook", playbook)
+    except ArgumentError as exc:
+        raise DeployError(str(exc)) from None
+    root = project_root()
+    path = (root / playbook).resolve()
+    if not path.is_relative_to((root / "playbooks").resolve()) or path.suffix not in (
+        ".yml",
+        ".yaml",
+    ):
+        raise DeployError(f"--playbook: {playbook!r} is not a playbook of {root}/playbooks")
+    if not path.is_file():
+        raise DeployError(f"--playbook: {playbook!r}: no such playbook in {root}")
+
+
 def deploy(
     inventory: Path | str,
     *,
@@ -190,10 +213,11 @@ def deploy(
 ) -> DeployResult:
     """Run the playbook; returns the per-host recap. Bad input raises before anything runs."""
     inventory = Path(inventory)
-    engine = engine or default_engine()
+    engine = default_engine() if engine is None else engine
     engine_env(engine)  # an unknown engine is an error before anything else is read
+    check_arguments(playbook=playbook, tags=tags, skip_tags=skip_tags)
     inv = load_valid_inventory(inventory)
-    if limit:
+    if limit is not None:
         inv.select(limit)  # an unknown host or group is an error
     root = project_root()
     vault_args = vault_password_args(inv.vars, inventory)
@@ -205,8 +229,6 @@ def deploy(
         from pdic.app.build import ensure_reference_builds
 
         ensure_reference_builds(inv.vars["pdic_applications"], project_root())
-    if not (root / playbook).is_file():
-        raise DeployError(f"{playbook}: no such playbook in {root}")
     with tempfile.TemporaryDirectory(prefix="pdic-deploy-") as tmp:
         summary = Path(tmp) / "summary.json"
         argv = build_command(

@@ -217,13 +217,38 @@ def test_deploy_refuses_an_unknown_limit() -> None:
 
 
 def test_deploy_refuses_an_unknown_playbook() -> None:
-    with pytest.raises(DeployError, match=r"^playbooks/nope\.yml: no such playbook in "):
+    with pytest.raises(
+        DeployError, match=r"^--playbook: 'playbooks/nope\.yml': no such playbook in "
+    ):
         deploy.deploy(CORPUS / "_valid", playbook="playbooks/nope.yml", engine="ansible")
 
 
-def test_deploy_refuses_an_unknown_engine() -> None:
-    with pytest.raises(DeployError, match="--engine: 'bogus'"):
-        deploy.deploy(CORPUS / "_valid", engine="bogus")
+@pytest.mark.parametrize(
+    ("playbook", "message"),
+    [
+        ("../../etc/passwd", "--playbook: '../../etc/passwd' is not a playbook of "),
+        ("/etc/passwd", "--playbook: '/etc/passwd' is not a playbook of "),
+        ("README.md", "--playbook: 'README.md' is not a playbook of "),
+        ("playbooks/site.yml\n", "--playbook: 'playbooks/site.yml\\n' holds a control character"),
+    ],
+)
+def test_deploy_refuses_a_playbook_outside_the_playbooks(playbook: str, message: str) -> None:
+    with pytest.raises(DeployError) as err:
+        deploy.deploy(CORPUS / "_valid", playbook=playbook, engine="ansible")
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("option", ["tags", "skip_tags"])
+@pytest.mark.parametrize("value", ["", " , "])
+def test_deploy_refuses_tags_that_name_nothing(option: str, value: str) -> None:
+    with pytest.raises(DeployError, match=r"is empty|names nothing"):
+        deploy.deploy(CORPUS / "_valid", engine="ansible", **{option: value})
+
+
+@pytest.mark.parametrize("engine", ["bogus", ""])
+def test_deploy_refuses_an_unknown_engine(engine: str) -> None:
+    with pytest.raises(DeployError, match=f"--engine: '{engine}'"):
+        deploy.deploy(CORPUS / "_valid", engine=engine)
 
 
 def test_deploy_runs_the_playbook_and_reads_its_recap(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,7 +57,11 @@ def select_controls(catalogue: Catalogue, wanted: Sequence[str] | None) -> list[
             c for cid, c in catalogue.controls.items() if cid == item or cid.startswith(f"{item}-")
         ]
         if not matches:
-            raise ComplianceError(f"--controls: {item!r} is not a control id or id prefix")
+            prefixes = sorted({cid.rsplit("-", 1)[0] for cid in catalogue.controls})
+            raise ComplianceError(
+                f"--controls: {item!r} is not a control id or id prefix "
+                f"(prefixes: {', '.join(prefixes)})"
+            )
         chosen.update((c.id, c) for c in matches)
     return list(chosen.values())
 
