@@ -25,6 +25,7 @@ from pathlib import Path
 from pdic.errors import DeployError
 from pdic.inventory import load_valid_inventory
 from pdic.project import project_root
+from pdic.vault import password_file
 
 ENGINES = ("mitogen", "ansible")
 
@@ -162,17 +163,10 @@ def read_summary(path: Path) -> tuple[list[HostSummary], dict[str, list[str]]]:
 
 
 def vault_password_args(all_vars: Mapping[str, object], inventory: Path) -> list[str]:
-    """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``)."""
-    name = all_vars.get("pdic_vault_password_file")
-    if not name:
-        return []
-    path = Path(str(name)).expanduser()
-    if not path.is_file():
-        hint = " (pdic lab up creates the lab's)" if "pdic-lab" in str(path) else ""
-        raise DeployError(
-            f"{inventory}/group_vars/all: pdic_vault_password_file: {path} does not exist{hint}"
-        )
-    return ["--vault-password-file", str(path)]
+    """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``,
+    checked by :func:`pdic.vault.password_file`); Ansible runs it if it is a script."""
+    path = password_file(all_vars, f"{inventory}/group_vars/all", DeployError)
+    return [] if path is None else ["--vault-password-file", str(path)]
 
 
 def check_arguments(*, playbook: str, tags: str | None, skip_tags: str | None) -> None:
