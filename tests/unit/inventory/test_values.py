@@ -32,6 +32,11 @@ def _plugin():  # type: ignore[no-untyped-def]
         ("rate", "20r/s", ["20r/h", "0r/s", "20r/s\n"]),
         ("nginx_size", "1m", ["1MB", "1m\n", True]),
         ("certificate_name", "*.example.gov.vn", ["*.*.vn", "A.vn"]),
+        (
+            "firewall_rule_name",
+            "web portal, Cổng thông tin",
+            ["ssh\n} accept", 'say "hi"', "đ" * 65, "tab\there", "", 22],
+        ),
     ],
 )
 def test_the_roles_test_is_the_checkers_validator(kind: str, good: str, bad: list[object]) -> None:
