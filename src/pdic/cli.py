@@ -2,7 +2,7 @@
 
 Every command parses its arguments, calls one function of the package and prints the result.
 Domain errors (:class:`pdic.errors.PdicError`) become one clear line on stderr and exit code 2,
-here and nowhere else. No command holds logic of its own beyond formatting.
+in :mod:`pdic.exits` and nowhere else. No command holds logic of its own beyond formatting.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pdic.errors import InventoryError, PdicError
+from pdic.errors import InventoryError
 
 if TYPE_CHECKING:
     from pdic.bootstrap import HostResult
@@ -203,7 +203,7 @@ def db_promote(
 @app_app.command("build")
 def app_build(
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", "-o", help="Directory of the archives (default: apps/dist)."),
     ] = None,
     source: Annotated[
@@ -213,10 +213,12 @@ def app_build(
 ) -> None:
     """Build the reference applications' archives (eoffice, hcc; versions 1, 2, broken 3)."""
     from pdic.app.build import build_reference
+    from pdic.arguments import output_dir
     from pdic.project import project_root
 
     root = project_root()
-    for built in build_reference(source or root / "apps" / "refapp", out or root / "apps" / "dist"):
+    dist = root / "apps" / "dist" if out is None else output_dir("--out", out)
+    for built in build_reference(source or root / "apps" / "refapp", dist):
         typer.echo(f"{built.name}\t{built.version}\t{built.sha256}\t{built.path}")
 
 
@@ -392,9 +394,9 @@ def audit_cmd(
     formats: Annotated[
         str, typer.Option("--format", "-f", help="Any of html,json,junit,prom.")
     ] = "html,json,junit,prom",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Report directory.")] = "reports",
     waivers: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--waivers", "-w", help="Waiver file (default: INVENTORY/waivers.yml)."),
     ] = None,
     fail_on: Annotated[
@@ -407,12 +409,17 @@ def audit_cmd(
     ] = False,
 ) -> None:
     """Check the hosts against the control catalogue; reports for auditors, exit 1 on failure."""
+    from pdic.arguments import choices, input_file, output_dir, words
     from pdic.compliance import report
     from pdic.compliance.catalogue import SEVERITIES, ComplianceError
-    from pdic.compliance.runner import audit, write_reports
+    from pdic.compliance.runner import FORMATS, audit, write_reports
     from pdic.inventory import load_valid_inventory
     from pdic.project import project_root
 
+    wanted_formats = choices("--format", formats, FORMATS)
+    wanted_controls = None if controls is None else words("--controls", controls)
+    out_dir = output_dir("--out", out)
+    waivers_file = None if waivers is None else input_file("--waivers", waivers)
     if fail_on not in SEVERITIES:
         raise ComplianceError(f"--fail-on: {fail_on!r} is not one of {', '.join(SEVERITIES)}")
     default_waivers = inventory / "waivers.yml"
@@ -420,13 +427,11 @@ def audit_cmd(
         load_valid_inventory(inventory),
         catalogue_dir=project_root() / "compliance",
         limit=limit,
-        controls=[c.strip() for c in controls.split(",") if c.strip()] if controls else None,
-        waivers_file=waivers or (default_waivers if default_waivers.is_file() else None),
+        controls=wanted_controls,
+        waivers_file=waivers_file or (default_waivers if default_waivers.is_file() else None),
         lynis=lynis,
     )
-    paths = write_reports(
-        run, out, [f.strip() for f in formats.split(",") if f.strip()], str(inventory)
-    )
+    paths = write_reports(run, out_dir, wanted_formats, str(inventory))
     for host, value in report.host_scores(run.results).items():
         mine = [r for r in run.results if r.host == host]
         tally = " ".join(f"{k}={v}" for k, v in report.counts(mine).items())
@@ -544,10 +549,17 @@ def status_cmd(
 ) -> None:
     """The centre on one screen from Prometheus: services, alerts, certificates, backups."""
     from pdic.inventory import load_inventory
-    from pdic.monitoring.status import centre_status, default_url, render_rich, render_text
+    from pdic.monitoring.status import (
+        centre_status,
+        default_url,
+        prometheus_url,
+        render_rich,
+        render_text,
+    )
 
+    url = None if prometheus is None else prometheus_url(prometheus)
     inv = load_inventory(inventory)
-    status = centre_status(inv, prometheus or default_url(inv))
+    status = centre_status(inv, url or default_url(inv))
     if as_json:
         typer.echo(json.dumps(status.as_dict(), indent=2, ensure_ascii=False))
     elif sys.stdout.isatty():
@@ -573,6 +585,8 @@ def journal_cmd(
     from pdic import journal
 
     window = journal.parse_since(since) if since is not None else None
+    if host is not None:
+        journal.check_host(host)
     records = journal.select(journal.read(), since=window, host=host)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in records], indent=2, ensure_ascii=False))
@@ -587,27 +601,29 @@ def journal_cmd(
 def monitoring_targets(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Directory for the file_sd JSON files.")
-    ] = Path("monitoring/targets"),
+        str, typer.Option("--out", "-o", help="Directory for the file_sd JSON files.")
+    ] = "monitoring/targets",
 ) -> None:
     """Write Prometheus file_sd target lists (one JSON file per job) from the inventory."""
+    from pdic.arguments import output_dir
     from pdic.inventory import load_valid_inventory
     from pdic.monitoring.targets import write_file_sd
 
-    for path in write_file_sd(load_valid_inventory(inventory), out):
+    for path in write_file_sd(load_valid_inventory(inventory), output_dir("--out", out)):
         typer.echo(str(path))
 
 
 @monitoring_app.command("dashboards")
 def monitoring_dashboards(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="The monitoring/ directory to write under.")
-    ] = Path("monitoring"),
+        str, typer.Option("--out", "-o", help="The monitoring/ directory to write under.")
+    ] = "monitoring",
 ) -> None:
     """Write the Grafana dashboards and Prometheus console pages (centre, service, host)."""
+    from pdic.arguments import output_dir
     from pdic.monitoring.dashboards import write_dashboards
 
-    for path in write_dashboards(out):
+    for path in write_dashboards(output_dir("--out", out)):
         typer.echo(str(path))
 
 
@@ -805,28 +821,13 @@ def _print_status(states: list[HostState]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code.
 
-    The command line library handles usage errors itself (message, exit code 2) and aborted
-    prompts (exit code 1); pdic's domain errors become ``pdic: error: ...`` lines and code 2.
+    Usage errors, pdic's domain errors (exit code 2), hosts that cannot be reached and any other
+    error (exit code 1) end as one ``pdic: error: ...`` line each: see :mod:`pdic.exits`.
     """
-    from pdic import journal
+    from pdic import exits, journal
 
     journal.command_line = list(sys.argv[1:] if argv is None else argv)
-    command = typer.main.get_command(app)
-    try:
-        command.main(args=argv, prog_name="pdic", standalone_mode=True)
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
-        print(exc.code, file=sys.stderr)
-        return 1
-    except PdicError as exc:
-        for line in str(exc).splitlines() or [type(exc).__name__]:
-            print(f"pdic: error: {line}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pdic: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return exits.run(typer.main.get_command(app), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

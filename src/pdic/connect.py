@@ -14,8 +14,11 @@ checks no key.
 
 No command waits for ever: SSH keepalives every few seconds, and a deadline on each command
 (``PDIC_COMMAND_TIMEOUT``); a host that stops answering (its network gone, its processes
-frozen) is named in one line and sent nothing more. Every failure to reach a host is a
-:class:`ConnectionFailed`, one line.
+frozen) is named in one line and sent nothing more. A host that cannot be reached, refuses
+us or drops the connection raises :class:`ConnectionFailed` (a
+:class:`~pdic.errors.HostUnreachable`) naming the inventory host, never paramiko's or the
+socket's own exception: callers that go on with the other hosts catch it, the CLI prints it as
+one line (exit code 1).
 """
 
 from __future__ import annotations
@@ -32,11 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
+from testinfra.backend.base import CommandResult
 from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.host import Host as TestinfraHost
 
-from pdic.errors import PdicError
+from pdic.errors import HostUnreachable, PdicError
 from pdic.inventory import Host
+
+CONNECTION_ERRORS = (paramiko.SSHException, OSError, EOFError)
+"""What paramiko and the socket raise when a host is down, refuses us or drops the line."""
 
 
 def ssh_options(common_args: str | None) -> dict[str, str]:
@@ -57,7 +64,7 @@ def ssh_options(common_args: str | None) -> dict[str, str]:
     return options
 
 
-class ConnectionFailed(PdicError):
+class ConnectionFailed(HostUnreachable):
     """A host could not be reached, refused its key, or stopped answering: one line."""
 
 
@@ -73,9 +80,9 @@ def command_timeout() -> float:
     try:
         value = float(raw) if raw else DEFAULT_COMMAND_TIMEOUT
     except ValueError:
-        raise ConnectionFailed(f"PDIC_COMMAND_TIMEOUT={raw!r}: not a number of seconds") from None
+        raise PdicError(f"PDIC_COMMAND_TIMEOUT={raw!r}: not a number of seconds") from None
     if not 0 < value < 86400 * 7:
-        raise ConnectionFailed(f"PDIC_COMMAND_TIMEOUT={raw!r}: must be more than 0 seconds")
+        raise PdicError(f"PDIC_COMMAND_TIMEOUT={raw!r}: must be more than 0 seconds")
     return value
 
 
@@ -174,6 +181,18 @@ class _PdicBackend(ParamikoBackend):  # type: ignore[misc]
         if transport is not None:
             transport.set_keepalive(KEEPALIVE_SECONDS)
         return client
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        try:
+            return super().run(command, *args, **kwargs)
+        except ConnectionFailed:
+            raise
+        except CONNECTION_ERRORS as exc:
+            where = f"{self.host.user}@{self.host.name}" if self.host.user else self.host.name
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            raise ConnectionFailed(
+                f"{self.inventory_host.name}: cannot run commands over SSH as {where}: {why}"
+            ) from exc
 
     def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
         name = self.inventory_host.name

@@ -25,6 +25,7 @@ from pathlib import Path
 from pdic.errors import DeployError
 from pdic.inventory import Inventory
 from pdic.project import project_root
+from pdic.vault import password_file
 
 ENGINES = ("mitogen", "ansible")
 
@@ -179,10 +180,9 @@ def read_summary(path: Path) -> tuple[list[HostSummary], dict[str, list[str]]]:
 
 
 def vault_password_args(inventory: Inventory) -> list[str]:
-    """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``)."""
-    from pdic.secrets import vault_password_path
-
-    path = vault_password_path(inventory)
+    """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``,
+    checked by :func:`pdic.vault.password_file`); Ansible runs it if it is a script."""
+    path = password_file(inventory.vars, f"{inventory.path}/group_vars/all", DeployError)
     return [] if path is None else ["--vault-password-file", str(path)]
 
 
@@ -216,6 +216,29 @@ def stand_ins(pending: Pending) -> dict[str, object]:
     return found
 
 
+def check_arguments(*, playbook: str, tags: str | None, skip_tags: str | None) -> None:
+    """``--playbook`` names a playbook of the project's ``playbooks/``; ``--tags`` and
+    ``--skip-tags`` name at least one tag. DeployError before anything is read or run."""
+    from pdic.arguments import ArgumentError, one_line, words
+
+    try:
+        for option, value in (("--tags", tags), ("--skip-tags", skip_tags)):
+            if value is not None:
+                words(option, value)
+        one_line("--playbook", playbook)
+    except ArgumentError as exc:
+        raise DeployError(str(exc)) from None
+    root = project_root()
+    path = (root / playbook).resolve()
+    if not path.is_relative_to((root / "playbooks").resolve()) or path.suffix not in (
+        ".yml",
+        ".yaml",
+    ):
+        raise DeployError(f"--playbook: {playbook!r} is not a playbook of {root}/playbooks")
+    if not path.is_file():
+        raise DeployError(f"--playbook: {playbook!r}: no such playbook in {root}")
+
+
 def deploy(
     inventory: Inventory,
     *,
@@ -231,13 +254,12 @@ def deploy(
 ) -> DeployResult:
     """Run the playbook on the (checked) inventory; returns the per-host recap. Bad input
     raises before anything runs; ``check`` changes nothing on the hosts or on the controller."""
-    engine = engine or default_engine()
+    engine = default_engine() if engine is None else engine
     engine_env(engine)  # an unknown engine is an error before anything else is read
-    if limit:
+    check_arguments(playbook=playbook, tags=tags, skip_tags=skip_tags)
+    if limit is not None:
         inventory.select(limit)  # an unknown host or group is an error
     root = project_root()
-    if not (root / playbook).is_file():
-        raise DeployError(f"{playbook}: no such playbook in {root}")
     vault_args = vault_password_args(inventory)
     pending = prepare_controller(inventory, root, check=check)
     with tempfile.TemporaryDirectory(prefix="pdic-deploy-") as tmp:

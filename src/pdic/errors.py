@@ -1,7 +1,8 @@
 """Domain errors of pdic.
 
 Each is turned into one clear line on stderr and exit code 2 by the CLI, in one place
-(:func:`pdic.cli.main`). Nothing here prints or exits by itself.
+(:func:`pdic.exits.run`, which :func:`pdic.cli.main` calls); :class:`HostUnreachable` is one
+line too, with exit code 1. Nothing here prints or exits by itself.
 """
 
 from __future__ import annotations
@@ -36,3 +37,11 @@ class DeployError(PdicError):
 
 class CertError(PdicError):
     """A certificate command got bad input or the CA refused the request."""
+
+
+class HostUnreachable(Exception):
+    """A host could not be reached, refused the login or broke the connection.
+
+    Not bad input and not a :class:`PdicError`: the CLI prints it as one line naming the host
+    (``HOST: what happened``) with exit code 1, as for a check that fails on a host.
+    """

@@ -19,3 +19,14 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory: made mode 0700 (only its owner may enter it) when it does not
+    exist yet, whatever the umask; an existing directory keeps its mode."""
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        return path
+    path.chmod(0o700)
+    return path

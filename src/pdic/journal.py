@@ -271,6 +271,14 @@ def parse_since(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=int(match[1]) * UNIT_SECONDS[match[2]])
 
 
+def check_host(name: str) -> None:
+    """``pdic journal --host``: a host name as inventories spell them."""
+    from pdic.inventory.values import host_label
+
+    if host_label(name) is not None:
+        raise JournalError(f"--host: {name!r} is not a host name")
+
+
 def select(
     records: Iterable[Record],
     *,

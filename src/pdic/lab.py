@@ -35,6 +35,7 @@ from pathlib import Path
 
 from pdic.errors import LabError
 from pdic.inventory import Host, Inventory
+from pdic.inventory.values import UNIX_USER
 
 # One lab per machine: whoever changes it (lab up/down/destroy, a lab test session) holds this
 # lock, so that two checkouts or two operators cannot rebuild it under each other. A holder's
@@ -810,6 +811,7 @@ class Lab:
         self, limit: str | None = None, log: Callable[[str], None] = print, timeout: float = 90
     ) -> list[str]:
         """Bring the lab up (idempotent); returns the names of hosts started now."""
+        self.hosts(limit)  # a bad --limit is refused before the machine's lab lock is taken
         require_root_and_tools()
         with lab_lock("pdic lab up"):
             return self._up(limit, log, timeout)
@@ -844,6 +846,7 @@ class Lab:
 
     def down(self, limit: str | None = None) -> list[str]:
         """Power off hosts cleanly; the proxy and bridge go when the whole lab is down."""
+        self.hosts(limit)  # a bad --limit is refused before the machine's lab lock is taken
         require_root_and_tools(("ip",))
         with lab_lock("pdic lab down"):
             return self._down(limit)
@@ -897,6 +900,8 @@ class Lab:
     ) -> list[str]:
         """The ssh command line that logs into a lab host (ops account if it exists, else root)."""
         host = self.inventory.host(name)
+        if user is not None and not UNIX_USER.fullmatch(user):  # never an ssh option (-o...)
+            raise LabError(f"--user: {user!r} is not a user name (lowercase letters, digits, _ -)")
         base = [
             "ssh",
             "-i",

@@ -9,9 +9,9 @@ An inventory declares the secrets its roles need in ``pdic_secrets`` (all level)
 :func:`ensure_secrets` creates every declared secret that is missing (random letters and
 digits, which need no quoting in a connection string, a .pgpass line or pgbackrest.conf) in
 ``group_vars/all/vault.yml`` of the inventory, a YAML mapping encrypted as a whole with the
-inventory's vault password file (``pdic_vault_password_file``), through ansible-core's own
-vault code. Values already there are never changed; a secret no longer declared is kept.
-``pdic deploy`` calls it before Ansible runs.
+inventory's vault password file (``pdic_vault_password_file``, read as :mod:`pdic.vault` says:
+a script is run), through ansible-core's own vault code. Values already there are never
+changed; a secret no longer declared is kept. ``pdic deploy`` calls it before Ansible runs.
 
 It does not rotate secrets, decrypt anything for display, or create the vault password (the
 lab's comes from ``pdic lab up``; a production inventory's is the operators'). Because the
@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from pdic import vault
 from pdic.errors import PdicError
 from pdic.files import write_atomically
 from pdic.inventory import Inventory
@@ -85,12 +86,7 @@ def merge(existing: Mapping[str, Any], wanted: list[Declared]) -> tuple[dict[str
 def _vault(password_file: Path) -> Any:
     from ansible.parsing.vault import VaultLib, VaultSecret
 
-    try:
-        password = password_file.read_bytes().strip()
-    except OSError as exc:
-        raise SecretsError(f"{password_file}: cannot read the vault password: {exc}") from None
-    if not password:
-        raise SecretsError(f"{password_file}: the vault password file is empty")
+    password = vault.read_password(password_file, SecretsError)
     return VaultLib([(VAULT_ID, VaultSecret(password))])
 
 
@@ -123,26 +119,17 @@ def write_vault(path: Path, data: Mapping[str, Any], password_file: Path) -> Non
 
 
 def vault_password_path(inventory: Inventory) -> Path | None:
-    """The inventory's vault password file (``pdic_vault_password_file``), None if it names
-    none; SecretsError naming the key when the file is missing."""
-    name = inventory.vars.get("pdic_vault_password_file")
-    if not name:
-        return None
-    path = Path(str(name)).expanduser()
-    if not path.is_file():
-        hint = " (pdic lab up creates the lab's)" if "pdic-lab" in str(path) else ""
-        raise SecretsError(
-            f"{inventory.path}/group_vars/all: pdic_vault_password_file: {path} does not "
-            f"exist{hint}"
-        )
-    return path
+    """The inventory's vault password file (see :mod:`pdic.vault`), None if it names none."""
+    return vault.password_file(inventory.vars, f"{inventory.path}/group_vars/all", SecretsError)
 
 
 def password_file(inventory: Inventory) -> Path:
+    """The inventory's vault password file (see :mod:`pdic.vault`); it must name one."""
+    where = f"{inventory.path}/group_vars/all"
     path = vault_password_path(inventory)
     if path is None:
         raise SecretsError(
-            f"{inventory.path}/group_vars/all: pdic_secrets needs pdic_vault_password_file "
+            f"{where}: pdic_secrets needs pdic_vault_password_file "
             "(the file holding the inventory's vault password)"
         )
     return path

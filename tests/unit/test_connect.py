@@ -16,6 +16,7 @@ import pytest
 
 from pdic import connect
 from pdic.connect import ConnectionFailed, _PdicBackend, ssh_options, trust
+from pdic.errors import PdicError
 from pdic.inventory import Host, load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,5 +208,5 @@ def test_the_command_timeout_comes_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("PDIC_COMMAND_TIMEOUT", "20")
     assert connect.command_timeout() == 20
     monkeypatch.setenv("PDIC_COMMAND_TIMEOUT", "soon")
-    with pytest.raises(ConnectionFailed, match="PDIC_COMMAND_TIMEOUT='soon': not a number"):
+    with pytest.raises(PdicError, match="PDIC_COMMAND_TIMEOUT='soon': not a number"):
         connect.command_timeout()

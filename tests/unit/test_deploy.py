@@ -23,10 +23,11 @@ from pdic.cli import main
 from pdic.deploy import DeployResult, HostSummary
 from pdic.errors import DeployError, InventoryError
 from pdic.inventory import Inventory, load_valid_inventory
-from pdic.secrets import VAULT_FILE, SecretsError
+from pdic.secrets import VAULT_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "inventory_corpus"
+VALID = load_valid_inventory(CORPUS / "_valid")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -223,15 +224,38 @@ def test_deploy_refuses_an_unknown_limit() -> None:
 
 
 def test_deploy_refuses_an_unknown_playbook() -> None:
-    with pytest.raises(DeployError, match=r"^playbooks/nope\.yml: no such playbook in "):
-        deploy.deploy(
-            load_valid_inventory(CORPUS / "_valid"), playbook="playbooks/nope.yml", engine="ansible"
-        )
+    with pytest.raises(
+        DeployError, match=r"^--playbook: 'playbooks/nope\.yml': no such playbook in "
+    ):
+        deploy.deploy(VALID, playbook="playbooks/nope.yml", engine="ansible")
 
 
-def test_deploy_refuses_an_unknown_engine() -> None:
-    with pytest.raises(DeployError, match="--engine: 'bogus'"):
-        deploy.deploy(load_valid_inventory(CORPUS / "_valid"), engine="bogus")
+@pytest.mark.parametrize(
+    ("playbook", "message"),
+    [
+        ("../../etc/passwd", "--playbook: '../../etc/passwd' is not a playbook of "),
+        ("/etc/passwd", "--playbook: '/etc/passwd' is not a playbook of "),
+        ("README.md", "--playbook: 'README.md' is not a playbook of "),
+        ("playbooks/site.yml\n", "--playbook: 'playbooks/site.yml\\n' holds a control character"),
+    ],
+)
+def test_deploy_refuses_a_playbook_outside_the_playbooks(playbook: str, message: str) -> None:
+    with pytest.raises(DeployError) as err:
+        deploy.deploy(VALID, playbook=playbook, engine="ansible")
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("option", ["tags", "skip_tags"])
+@pytest.mark.parametrize("value", ["", " , "])
+def test_deploy_refuses_tags_that_name_nothing(option: str, value: str) -> None:
+    with pytest.raises(DeployError, match=r"is empty|names nothing"):
+        deploy.deploy(VALID, engine="ansible", **{option: value})
+
+
+@pytest.mark.parametrize("engine", ["bogus", ""])
+def test_deploy_refuses_an_unknown_engine(engine: str) -> None:
+    with pytest.raises(DeployError, match=f"--engine: '{engine}'"):
+        deploy.deploy(VALID, engine=engine)
 
 
 def test_deploy_runs_the_playbook_and_reads_its_recap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -415,7 +439,7 @@ def test_missing_vault_password_file_is_a_clear_error(tmp_path: Path) -> None:
 
     missing = "/var/lib/pdic-lab-nowhere/vault-password"
     inventory = _inventory_with(tmp_path, pdic_vault_password_file=missing)
-    with pytest.raises(SecretsError) as err:
+    with pytest.raises(DeployError) as err:
         vault_password_args(inventory)
     assert str(err.value) == (
         f"{tmp_path}/inv/group_vars/all: pdic_vault_password_file: {missing} does not exist"

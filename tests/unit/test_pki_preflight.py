@@ -59,15 +59,20 @@ def _run(
     tmp_path: Path,
     inventory: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    tasks: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The role's preflight tasks on localhost (connection local, no facts). ``inventory``: an
     inventory (YAML structure) holding localhost, for roles that read groups; ``environ``: more
-    environment for ansible-playbook (and so for commands run on localhost)."""
+    environment for ansible-playbook (and so for commands run on localhost); ``tasks``: the
+    play's tasks instead (YAML, indented as a play's), e.g. a test's render of a template."""
     playbook = tmp_path / "preflight.yml"
     playbook.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
-        f"    - ansible.builtin.import_role:\n        name: {role}\n"
-        "        tasks_from: preflight\n"
+        + (
+            tasks
+            or f"    - ansible.builtin.import_role:\n        name: {role}\n"
+            "        tasks_from: preflight\n"
+        )
     )
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps(variables))

@@ -39,6 +39,7 @@ from pdic.app.upgrade import (  # noqa: E402
     Release,
     Report,
     batches,
+    check_timeout,
     mark_down,
     rollback,
     upgrade,
@@ -197,8 +198,7 @@ def run_on_hosts(
         app.artifact(version)
     hosts = app_hosts(inventory, app)
     batches([h.name for h in hosts], serial)
-    if timeout <= 0:
-        raise AppError(f"--timeout: {timeout:g} is not a number of seconds > 0")
+    check_timeout(timeout)
     transport = PyinfraTransport(app, hosts, project)
     addresses = {h.name: h.address for h in hosts}
     try:

@@ -144,6 +144,19 @@ class Report:
         return out
 
 
+MAX_TIMEOUT = 3600
+"""A host gets at most an hour to answer /healthz: a longer wait is a typo or an infinity."""
+
+
+def check_timeout(timeout: float) -> float:
+    """``--timeout``: a finite number of seconds, more than 0 and at most MAX_TIMEOUT."""
+    if not 0 < timeout <= MAX_TIMEOUT:  # NaN fails every comparison, infinity the second
+        raise AppError(
+            f"--timeout: {timeout:g} is not a number of seconds > 0 and <= {MAX_TIMEOUT}"
+        )
+    return timeout
+
+
 def batches(hosts: Sequence[str], serial: int) -> list[list[str]]:
     """``hosts`` in consecutive groups of ``serial`` (the last one may be smaller)."""
     if serial < 1:
@@ -292,8 +305,7 @@ def _start(
     """What upgrade and rollback begin with: the batches, the run, its report and every host's
     release (None when one cannot be read: the report says where it stopped)."""
     groups = batches(list(addresses), serial)
-    if timeout <= 0:
-        raise AppError(f"--timeout: {timeout} is not a number of seconds > 0")
+    check_timeout(timeout)
     servers = {host: server_address(address, app.port) for host, address in addresses.items()}
     run = _Run(app, list(addresses), servers, transport, timeout, clock, sleep, say)
     report = Report(action, app.name, version, serial, [HostReport(h) for h in run.hosts])

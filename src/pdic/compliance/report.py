@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from pdic.compliance.catalogue import SEVERITIES, Control, Waiver, Waivers
 from pdic.compliance.checks import CheckOutcome, Evidence, Status
 from pdic.compliance.lynis import LynisResult
+from pdic.compliance.redact import redact
 
 OUTCOMES = ("pass", "waived", "fail", "error", "not_applicable")
 NO_WAIVERS = Waivers()
@@ -55,7 +56,10 @@ class Result:
 
     @classmethod
     def from_outcome(cls, control: Control, host: str, outcome: CheckOutcome) -> Result:
-        return cls(control, host, outcome.status, outcome.message, outcome.evidence)
+        """The result of ``outcome``, its message and evidence redacted (pdic.compliance.redact):
+        every report is written from results, so no secret a host printed reaches one."""
+        evidence = tuple(replace(e, output=redact(e.output)) for e in outcome.evidence)
+        return cls(control, host, outcome.status, redact(outcome.message), evidence)
 
     @property
     def outcome(self) -> str:

@@ -33,6 +33,7 @@ from pdic.compliance.checks import CheckOutcome
 from pdic.compliance.evaluate import detect_container, evaluate
 from pdic.compliance.lynis import LynisResult, run_lynis, unreachable
 from pdic.connect import testinfra_host
+from pdic.files import private_dir, write_atomically
 from pdic.inventory import Host, Inventory
 
 FORMATS = ("html", "json", "junit", "prom")
@@ -57,7 +58,11 @@ def select_controls(catalogue: Catalogue, wanted: Sequence[str] | None) -> list[
             c for cid, c in catalogue.controls.items() if cid == item or cid.startswith(f"{item}-")
         ]
         if not matches:
-            raise ComplianceError(f"--controls: {item!r} is not a control id or id prefix")
+            prefixes = sorted({cid.rsplit("-", 1)[0] for cid in catalogue.controls})
+            raise ComplianceError(
+                f"--controls: {item!r} is not a control id or id prefix "
+                f"(prefixes: {', '.join(prefixes)})"
+            )
         chosen.update((c.id, c) for c in matches)
     return list(chosen.values())
 
@@ -123,12 +128,15 @@ def audit(
 def write_reports(
     run: AuditRun, out_dir: Path | str, formats: Sequence[str], title: str
 ) -> list[Path]:
-    """Write the asked-for formats as ``audit.<ext>`` in ``out_dir``; returns the paths."""
+    """Write the asked-for formats as ``audit.<ext>`` in ``out_dir``; returns the paths.
+
+    Reports hold evidence from the hosts: each file is mode 0600, and ``out_dir`` is made
+    mode 0700 when it does not exist yet.
+    """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ComplianceError(f"--format: {', '.join(unknown)}: not one of {', '.join(FORMATS)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(Path(out_dir))
     writers: dict[str, Callable[[], str]] = {
         "html": lambda: report.to_html(run.results, run.waivers, title=title, lynis=run.lynis),
         "json": lambda: report.to_json(run.results, run.waivers, lynis=run.lynis),
@@ -139,8 +147,6 @@ def write_reports(
     for fmt in formats:
         path = out / f"audit.{_SUFFIX[fmt]}"
         # A temporary file then a rename: the exporter never reads a half-written report.
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(writers[fmt](), encoding="utf-8")
-        tmp.replace(path)
+        write_atomically(path, writers[fmt]().encode("utf-8"), mode=0o600)
         paths.append(path)
     return paths

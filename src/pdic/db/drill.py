@@ -81,6 +81,8 @@ STOP_RE = re.compile(
 )
 LAST_RE = re.compile(r"last completed transaction was at log time (?P<time>[0-9:. +-]+)")
 LSN_RE = re.compile(r"^[0-9A-F]+/[0-9A-F]+$")
+STANZA_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+"""A stanza name as pgBackRest's configuration sections and this drill's paths can hold it."""
 
 Checksums = dict[str, tuple[int, str]]  # "database:schema.table" -> (rows, checksum)
 
@@ -140,6 +142,16 @@ def compare(reference: Checksums, restored: Checksums) -> list[str]:
         elif reference[table][1] != restored[table][1]:
             problems.append(f"{table}: same row count, different content (checksum)")
     return problems
+
+
+def check_stanza(value: str) -> str:
+    """``--stanza``: letters, digits and inner ``_ . -``, at most 63 (it goes into commands,
+    paths and the scratch server's restore_command)."""
+    if not STANZA_RE.fullmatch(value):
+        raise DbError(
+            f"--stanza: {value!r} is not a stanza name (letters, digits, _ . -; at most 63)"
+        )
+    return value
 
 
 def parse_target(value: str) -> dt.datetime:
@@ -308,10 +320,11 @@ def run_drill(
     clock: Callable[[], float] = time.time,
 ) -> DrillResult:
     """Restore, compare, record; the scratch instance is always removed."""
+    check_stanza(stanza)
+    target_at = None if target is None else parse_target(target)
     topo = topology(inventory)
     if topo.repository is None:
         raise DbError(f"{inventory.path}: no host in group backup to restore on")
-    target_at = parse_target(target) if target else None
     if target_at is None and not topo.replicas:
         raise DbError(
             "a drill without --target takes its reference from a replica: group db has none"

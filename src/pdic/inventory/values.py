@@ -89,6 +89,35 @@ def text(value: Any) -> str | None:
     return None if isinstance(value, str) and value.strip() else f"{value!r} is not a text"
 
 
+NFT_COMMENT_BYTES = 128
+"""nftables keeps at most this many bytes of a rule's comment (NFTNL_UDATA_COMMENT_MAXLEN)."""
+
+
+def firewall_rule_name(value: Any) -> str | None:
+    """A firewall rule's name: one line of printable text that fits an nftables comment.
+
+    The firewall role writes it as the rule's ``comment "..."``: a line break would end the
+    comment (and the rule) early, nftables has no escape for ``"`` in a quoted string, and it
+    refuses a comment longer than NFT_COMMENT_BYTES.
+    """
+    problem = text(value)
+    if problem:
+        return problem
+    if not value.isprintable():
+        return (
+            f"{value!r} is not one line of printable text "
+            "(it holds a line break, a tab or another non-printable character)"
+        )
+    if '"' in value:
+        return f"{value!r} holds a double quote, which an nftables comment cannot"
+    size = len(value.encode("utf-8"))
+    if size > NFT_COMMENT_BYTES:
+        return (
+            f"{value!r} is {size} bytes long, more than an nftables comment's {NFT_COMMENT_BYTES}"
+        )
+    return None
+
+
 def application_name(value: Any) -> str | None:
     problem = slug(value)
     if problem is None and len(value) > MAX_APP_NAME:
@@ -316,5 +345,6 @@ VALIDATORS: dict[str, Validator] = {
     "whole_number": whole_number,
     "unix_user": unix_user,
     "duration": duration,
+    "firewall_rule_name": firewall_rule_name,
 }
 """The validators the roles' preflight uses by name: ``value is pdic_valid('slug')``."""

@@ -127,6 +127,43 @@ def default_url(inventory: Inventory) -> str:
     return f"http://{host}:{DEFAULT_PORT}"
 
 
+def prometheus_url(text: str) -> str:
+    """``--prometheus``: an ``http(s)://HOST[:PORT][/PATH]`` URL, checked before any request.
+
+    No credentials in it (they would be printed with every error about the URL), no query or
+    fragment (the API paths are appended to it), nothing but printable characters.
+    """
+    problem = ""
+    parts = None
+    if not text.strip():
+        problem = "is empty"
+    elif not text.isprintable() or any(c.isspace() for c in text):
+        problem = "holds a space or a control character"
+    else:
+        try:
+            parts = urllib.parse.urlsplit(text)
+            port = parts.port
+        except ValueError as exc:
+            problem = f"is not a URL ({exc})"
+    if parts is not None and not problem:
+        if parts.scheme not in ("http", "https"):
+            problem = "is not an http:// or https:// URL"
+        elif not parts.hostname:
+            problem = "names no host"
+        elif port == 0:
+            problem = "names port 0"
+        elif parts.username is not None or parts.password is not None:
+            problem = "holds credentials: give Prometheus' address only"
+        elif parts.query or parts.fragment or text.endswith(("?", "#")):
+            problem = "has a query or fragment: give Prometheus' base URL only"
+    if problem:
+        shown = text if parts is None or parts.password is None else "<URL with a password>"
+        raise StatusError(
+            f"--prometheus: {shown!r} {problem} (such as http://10.0.0.61:{DEFAULT_PORT})"
+        )
+    return text
+
+
 def http_fetch(base_url: str, timeout: float = 5.0) -> Fetch:
     """A fetch that GETs ``base_url + path?params`` and returns the decoded ``data``."""
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from cryptography import x509
 
+from pdic.arguments import shown
 from pdic.errors import CertError
 from pdic.inventory import Host, Inventory
 
@@ -226,15 +227,20 @@ def build_register(files: Sequence[HostFiles], now: dt.datetime) -> Register:
     return Register(tuple(entries), errors, unreadable)
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([dhw]?)\s*$")
+_DURATION_RE = re.compile(r"[ \t]*([0-9]+)[ \t]*([dhw]?)[ \t]*")
 _UNIT_SECONDS = {"": 86400, "d": 86400, "h": 3600, "w": 7 * 86400}
+MAX_DURATION_DAYS = 100 * 365
+"""``--expiring`` looks at most a century ahead (no certificate lives that long)."""
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``30d``, ``12h``, ``2w`` or a bare number of days."""
-    match = _DURATION_RE.match(text)
+    """``30d``, ``12h``, ``2w`` or a bare number of days (ASCII digits, at most a century)."""
+    match = _DURATION_RE.fullmatch(text)
     if not match:
-        raise CertError(f"--expiring: {text!r} is not a duration like 30d, 12h or 2w")
+        raise CertError(f"--expiring: {shown(text)} is not a duration like 30d, 12h or 2w")
+    # Compared before timedelta is built: a huge number would overflow it.
+    if len(match[1]) > 12 or int(match[1]) * _UNIT_SECONDS[match[2]] > MAX_DURATION_DAYS * 86400:
+        raise CertError(f"--expiring: {shown(text)} is longer than {MAX_DURATION_DAYS} days")
     return dt.timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
 
 

@@ -14,9 +14,13 @@ from typing import Any
 import pytest
 
 from pdic.compliance.checks import registry
+from pdic.compliance.checks.backups import PGBACKREST_CONF, PGBACKREST_SECTIONS, SECTION_LINES
+from pdic.compliance.checks.base import render
 from pdic.compliance.checks.logs import logrotate_retention, systemd_seconds
 
 from .fakes import FakeHost
+
+PGBACKREST_SECTIONS_COMMAND = render(PGBACKREST_SECTIONS, SECTION_LINES, PGBACKREST_CONF)
 
 PAM_PWQUALITY = (
     "grep -Es '^[[:space:]]*[a-z]+[[:space:]].*pam_pwquality\\.so' /etc/pam.d/common-password"
@@ -605,8 +609,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
         "backups_pgbackrest_recent",
         {},
         {
-            "cat -- /etc/pgbackrest/pgbackrest.conf": "[global]\nrepo1-host=backup-1\n"
-            "[global:archive-push]\ncompress-level=3\n[main]\npg1-path=/var/lib/x\n",
+            PGBACKREST_SECTIONS_COMMAND: "[global]\n[global:archive-push]\n[main]\n",
             "runuser -u postgres -- pgbackrest info --output=json --stanza=main": json.dumps(
                 [{"name": "main", "backup": []}]
             ),
@@ -620,7 +623,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
         "backups_pgbackrest_recent",
         {},
         {
-            "cat -- /etc/pgbackrest/pgbackrest.conf": "[main]\n",
+            PGBACKREST_SECTIONS_COMMAND: "[main]\n",
             "runuser -u postgres -- pgbackrest info --output=json --stanza=main": (
                 82,
                 "",
@@ -635,7 +638,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
         "backups_pgbackrest_recent",
         {},
         {
-            "cat -- /etc/pgbackrest/pgbackrest.conf": (1, "", "No such file or directory"),
+            PGBACKREST_SECTIONS_COMMAND: (2, "", "grep: No such file or directory"),
             "runuser -u postgres -- pgbackrest info --output=json": json.dumps(
                 [
                     {

@@ -38,6 +38,11 @@ def _plugin():  # type: ignore[no-untyped-def]
         ("env_name", "DATABASE_URL", ["database_url", "PDIC_APP_NAME", "A-B"]),
         ("sha256", "ab" * 32, ["ab" * 31, "zz" * 32]),
         ("duration", "1m30s", ["30s1m", "0s", "15", ""]),
+        (
+            "firewall_rule_name",
+            "web portal, Cổng thông tin",
+            ["ssh\n} accept", 'say "hi"', "đ" * 65, "tab\there", "", 22],
+        ),
     ],
 )
 def test_the_roles_test_is_the_checkers_validator(kind: str, good: str, bad: list[object]) -> None:

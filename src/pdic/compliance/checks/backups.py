@@ -14,6 +14,10 @@ from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, as_int, c
 
 PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf"
 PGBACKREST_INFO = "runuser -u postgres -- pgbackrest info --output=json"
+# Only the section lines of pgbackrest.conf ([global], [main], ...): its options hold the
+# repository's cipher pass on a host that is both db and backup, and the audit never reads them.
+SECTION_LINES = r"^[[:space:]]*\[[^]]*\][[:space:]]*$"
+PGBACKREST_SECTIONS = "grep -E -- %s %s"
 
 
 def stanza_names(conf: str) -> list[str]:
@@ -35,8 +39,8 @@ def backups_pgbackrest_recent(host: HostLike, *, max_age_hours: int = 26) -> Che
     # A database host reaches the repository through pgBackRest's TLS server, which lets it
     # see only its own stanzas: `info` is asked per stanza of the host's configuration
     # (without --stanza the server refuses the listing: "access denied").
-    conf = probe.run("cat -- %s", PGBACKREST_CONF)
-    names = stanza_names(conf.stdout) if conf.rc == 0 else []
+    sections = probe.run(PGBACKREST_SECTIONS, SECTION_LINES, PGBACKREST_CONF)
+    names = stanza_names(sections.stdout) if sections.rc == 0 else []
     commands = [f"{PGBACKREST_INFO} --stanza={name}" for name in names] or [PGBACKREST_INFO]
     stanzas = []
     for command in commands:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pdic.inventory.context import Context
 from pdic.inventory.loader import KeyPath, Layer
-from pdic.inventory.values import address_or_network, one_of, port, text
+from pdic.inventory.values import address_or_network, firewall_rule_name, one_of, port
 
 FIREWALL_KEYS = ("firewall_rules", "firewall_group_rules", "firewall_host_rules")
 FIREWALL_PROTOCOLS = ("tcp", "udp")
@@ -57,8 +57,9 @@ def check_firewall_rule(
     for name, required in fields.items():
         if required and name not in rule:
             ctx.at(layer, at, f"missing required key {name!r}")
-    if "name" in rule and text(rule["name"]):
-        ctx.at(layer, (*at, "name"), str(text(rule["name"])))
+    problem = firewall_rule_name(rule["name"]) if "name" in rule else None
+    if problem:
+        ctx.at(layer, (*at, "name"), problem)
     ports = rule.get("ports")
     if "ports" in rule and (not isinstance(ports, list) or not ports):
         ctx.at(layer, (*at, "ports"), "must be a non-empty list of ports")
