@@ -9,6 +9,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+import pytest
 from conftest import INVENTORY
 
 from pdic.inventory import load_inventory
@@ -73,3 +74,10 @@ def mails_about(connect, alertname: str, host: str) -> set[str]:  # type: ignore
         host,
     )
     return {line for line in found.stdout.splitlines() if line}
+
+
+@pytest.fixture(scope="module")
+def prometheus_ready(deployed) -> None:  # type: ignore[no-untyped-def]
+    """Every target has been scraped at least once (the first deploy has just started them)."""
+    ok = wait(lambda: len(query('up{job=~"node|pdic"} == 1')) == 2 * len(HOSTS), timeout=90)
+    assert ok, query('up{job=~"node|pdic"}')

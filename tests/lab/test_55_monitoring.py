@@ -18,19 +18,15 @@ from alerts import (
     MON,
     PROMETHEUS,
     mails_about,
+    prometheus_ready,
 )
 from alerts import firing as _firing
 from alerts import get as _get
 from alerts import query as _query
 from alerts import wait as _wait
+
+__all__ = ["prometheus_ready"]  # the fixture, used by name
 from conftest import pdic
-
-
-@pytest.fixture(scope="module")
-def prometheus_ready(deployed) -> None:  # type: ignore[no-untyped-def]
-    """Every target has been scraped at least once (the first deploy has just started them)."""
-    ok = _wait(lambda: len(_query('up{job=~"node|pdic"} == 1')) == 2 * len(HOSTS), timeout=90)
-    assert ok, _query('up{job=~"node|pdic"}')
 
 
 def test_monitoring_services_run_on_the_monitoring_host(connect) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,236 @@
+"""Faults fire alerts, end to end: each fault below is made on a lab host, then its alert must
+fire in Prometheus with its labels (host, severity, team) and runbook, reach Alertmanager's
+receiver for its team, and arrive in the on-call mailbox as mail through the centre's own
+Postfix; then the fault is undone and the alert resolves. The lab caps every `for:` at 20 s.
+
+Faults made elsewhere in the session: PostgreSQL stopped on the replica (PostgreSQLDown), the
+node exporter stopped (HostDown) and nginx stopped on the portal (PortalSiteDown), in
+test_55_monitoring. Every other alert that no fault fires in the lab is in NOT_INJECTED with
+the reason; a test keeps that list and the rules equal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from alerts import (
+    ALERTMANAGER,
+    RECEIVER_OF_TEAM,
+    firing,
+    get,
+    mails_about,
+    prometheus_ready,
+    query,
+    routed,
+    wait,
+)
+
+__all__ = ["prometheus_ready"]  # the fixture, used by name
+
+PSQL = "runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c %s"
+
+NOT_INJECTED = {
+    "HostDown": "test_55_monitoring stops the node exporter",
+    "PostgreSQLDown": "test_55_monitoring stops PostgreSQL on the replica",
+    "PortalSiteDown": "test_55_monitoring stops nginx on the portal",
+    "PortalSiteSlow": "needs a portal site slower than its threshold for minutes",
+    "PostgreSQLReplicaLag": "needs more than 5 minutes of lag behind a busy primary",
+    "BackupTooOld": "needs 26 hours without a backup",
+    "RestoreDrillTooOld": "needs 35 days without a drill (or a lab that never drilled)",
+    "BackupTimerNotRun": "needs a timer silent for more than a day",
+    "CRLTimerNotRun": "needs the CRL timer silent for more than a day",
+    "MailQueueBacklog": "needs 500 messages held in a queue",
+    "MailQueueMessageStuck": "needs a message held for 6 hours",
+    "MailDeliveryFailures": "needs mail to the outside world, which the lab has none of",
+    "MailLoginFailures": "needs more than one failed login a second for minutes (Dovecot's "
+    "auth penalty slows them down)",
+    "DiskFullIn24h": "needs a filesystem that fills over hours; tmpfs is not watched and the "
+    "lab's containers cannot mount a loop device",
+    "CPUSaturation": "needs 30 minutes of saturated CPU on a shared machine",
+    "MemorySaturation": "needs the lab machine's memory nearly full",
+    "TargetMissing": "needs a scrape target to vanish from the file_sd files",
+    "TLSCertificateExpiring30d": "the 7-day fault below passes through it within seconds",
+    "TLSCertificateExpiring14d": "the 7-day fault below passes through it within seconds",
+    "CRLExpiringSoon": "the CA reissues its CRL long before its next update",
+    "TLSCertificateRevoked": "test_40_pki revokes a certificate that is no longer installed",
+    "ClockNotSynchronised": "the lab shares the machine's kernel clock",
+    "ClockSkew": "the lab shares the machine's kernel clock",
+    "AlertmanagerNotificationsFailing": "needs the mail server to refuse Alertmanager",
+    "PrometheusRuleEvaluationFailures": "needs a rule that fails at evaluation",
+    "PostgreSQLWALArchiveStalled": "PostgreSQLWALArchivingFailing below is the same fault",
+    "PostgreSQLReplicationSlotInactive": "needs the replica away for 30 minutes",
+    "PostgreSQLReplicationSlotRetainingWAL": "needs gigabytes of WAL held by a slot",
+    "PostgreSQLReplicationSlotLost": "needs a slot past max_slot_wal_keep_size",
+    "PostgreSQLTooManyConnections": "needs 80% of max_connections held open",
+    "PostgreSQLExporterQueryErrors": "needs a failing exporter query",
+    "Watchdog": "always firing: test_the_watchdog_fires_and_goes_to_its_own_receiver",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    alert: str
+    host: str
+    make: Callable[[Any], None]
+    undo: Callable[[Any], None]
+    timeout: float = 120
+
+
+def _run(command: str, *args: str) -> Callable[[Any], None]:
+    def run(host: Any) -> None:
+        host.check_output(command, *args)
+
+    return run
+
+
+def _short_lived_certificate(host: Any) -> None:
+    """The host's certificate file replaced by one that expires in two days (kept aside)."""
+    path = _certificate_path()
+    host.check_output("cp -a -- %s %s.pdic-fault", path, path)
+    host.check_output(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=pdic-fault -keyout /dev/null -out %s",
+        path,
+    )
+
+
+def _certificate_back(host: Any) -> None:
+    path = _certificate_path()
+    host.check_output("mv -f -- %s.pdic-fault %s", path, path)
+
+
+def _certificate_path() -> str:
+    found = query('pdic_cert_expiry_seconds{host="hcc-1", path=~".*/host.crt"}')
+    assert found, query('pdic_cert_expiry_seconds{host="hcc-1"}')
+    return str(found[0]["metric"]["path"])
+
+
+FAULTS = [
+    Fault(
+        "exporter-stopped",
+        "ExporterDown",
+        "hcc-1",
+        _run("systemctl stop pdic-exporter"),
+        _run("systemctl start pdic-exporter"),
+    ),
+    Fault(
+        "unit-failed",
+        "SystemdUnitFailed",
+        "portal-1",
+        _run("systemd-run --unit=pdic-fault-unit --no-block /bin/false"),
+        _run("systemctl reset-failed pdic-fault-unit.service"),
+    ),
+    Fault(
+        "mail-service-stopped",
+        "MailPortDown",
+        "mail-1",
+        _run("systemctl stop dovecot"),
+        _run("systemctl start dovecot"),
+    ),
+    Fault(
+        "application-stopped",
+        "ApplicationHealthCheckFailed",
+        "eoffice-1",
+        _run("systemctl stop pdic-app-eoffice"),
+        _run("systemctl start pdic-app-eoffice"),
+    ),
+    Fault(
+        "wal-archiving-broken",
+        "PostgreSQLWALArchivingFailing",
+        "db-1",
+        # archive_command fails; a new segment makes the archiver try (and retry) it.
+        lambda h: (
+            h.check_output(PSQL, "ALTER SYSTEM SET archive_command = '/bin/false'"),
+            h.check_output(PSQL, "SELECT pg_reload_conf()"),
+            h.check_output(PSQL, "SELECT pg_switch_wal() FROM pg_create_restore_point('fault')"),
+        ),
+        lambda h: (
+            h.check_output(PSQL, "ALTER SYSTEM RESET archive_command"),
+            h.check_output(PSQL, "SELECT pg_reload_conf()"),
+        ),
+        timeout=180,
+    ),
+    Fault(
+        "replica-cut-off",
+        "PostgreSQLReplicaNotStreaming",
+        "db-2",
+        # The replica's own firewall rejects its connection to the primary.
+        _run(
+            "nft add table inet pdicfault && nft add chain inet pdicfault out "
+            "'{ type filter hook output priority 0; }' && "
+            "nft add rule inet pdicfault out tcp dport 5432 reject with tcp reset"
+        ),
+        _run("nft delete table inet pdicfault"),
+        timeout=180,
+    ),
+    Fault(
+        "short-lived-certificate",
+        "TLSCertificateExpiring7d",
+        "hcc-1",
+        _short_lived_certificate,
+        _certificate_back,
+    ),
+]
+
+
+@contextlib.contextmanager
+def injected(fault: Fault, host: Any) -> Iterator[None]:
+    fault.make(host)
+    try:
+        yield
+    finally:
+        fault.undo(host)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_a_fault_fires_its_alert_and_reaches_oncall(  # type: ignore[no-untyped-def]
+    connect, prometheus_ready, fault: Fault
+) -> None:
+    host = connect(fault.host)
+    assert not firing(fault.alert, fault.host), f"{fault.alert} fires before the fault"
+    before = mails_about(connect, fault.alert, fault.host)
+    with injected(fault, host):
+        alerts = wait(lambda: firing(fault.alert, fault.host), timeout=fault.timeout)
+        assert alerts, f"{fault.alert} did not fire on {fault.host}"
+        labels, annotations = alerts[0]["labels"], alerts[0]["annotations"]
+        assert labels["severity"] in ("critical", "warning"), labels
+        assert annotations["runbook_url"] == f"monitoring/runbooks/{fault.alert}.md"
+        assert fault.host in annotations["summary"] or fault.host in str(labels), annotations
+        expected = RECEIVER_OF_TEAM[labels["team"]]
+        got = wait(lambda: routed(fault.alert, fault.host), timeout=60)
+        assert got and {r["name"] for r in got[0]["receivers"]} == {expected}, got
+        mailed = wait(lambda: mails_about(connect, fault.alert, fault.host) - before, timeout=120)
+        assert mailed, f"no {fault.alert} notification for {fault.host} in the on-call mailbox"
+    assert wait(lambda: not firing(fault.alert, fault.host), timeout=180), (
+        f"{fault.alert} still fires on {fault.host} after the fault was undone"
+    )
+
+
+def test_every_alert_has_a_fault_or_a_reason() -> None:
+    from conftest import ROOT
+
+    from pdic.monitoring.series import alert_rules
+
+    names = {name for name, _ in alert_rules(ROOT / "monitoring" / "prometheus" / "rules")}
+    covered = {f.alert for f in FAULTS} | set(NOT_INJECTED)
+    assert names - covered == set(), "alerts with neither a lab fault nor a reason"
+    assert covered - names == set(), "faults or reasons for alerts that do not exist"
+
+
+def test_the_watchdog_fires_and_goes_to_its_own_receiver(prometheus_ready) -> None:  # type: ignore[no-untyped-def]
+    watchdog = wait(
+        lambda: [
+            a
+            for a in get(ALERTMANAGER, "/api/v2/alerts")
+            if a["labels"].get("alertname") == "Watchdog"
+        ],
+        timeout=60,
+    )
+    assert watchdog, "the Watchdog is not firing"
+    receivers = {r["name"] for r in watchdog[0]["receivers"]}
+    assert receivers and not receivers & set(RECEIVER_OF_TEAM.values()), receivers
