@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from alerts import (
     ALERTMANAGER,
+    INV,
     RECEIVER_OF_TEAM,
     firing,
     get,
@@ -88,6 +89,15 @@ def _run(command: str, *args: str) -> Callable[[Any], None]:
     return run
 
 
+def _nft(hook: str, match: str) -> Callable[[Any], None]:
+    """A table of its own on the host that rejects what ``match`` matches at ``hook``."""
+    return _run(
+        f"nft add table inet pdicfault && nft add chain inet pdicfault {hook} "
+        f"'{{ type filter hook {hook} priority 0; }}' && "
+        f"nft add rule inet pdicfault {hook} {match} reject with tcp reset"
+    )
+
+
 def _short_lived_certificate(host: Any) -> None:
     """The host's certificate file replaced by one that expires in two days (kept aside)."""
     path = _certificate_path()
@@ -126,11 +136,12 @@ FAULTS = [
         _run("systemctl reset-failed pdic-fault-unit.service"),
     ),
     Fault(
-        "mail-service-stopped",
+        "imaps-port-closed",
         "MailPortDown",
         "mail-1",
-        _run("systemctl stop dovecot"),
-        _run("systemctl start dovecot"),
+        # The host's own firewall rejects IMAPS; mail is still delivered (the notification too).
+        _nft("input", "tcp dport 993"),
+        _run("nft delete table inet pdicfault"),
     ),
     Fault(
         "application-stopped",
@@ -159,12 +170,8 @@ FAULTS = [
         "replica-cut-off",
         "PostgreSQLReplicaNotStreaming",
         "db-2",
-        # The replica's own firewall rejects its connection to the primary.
-        _run(
-            "nft add table inet pdicfault && nft add chain inet pdicfault out "
-            "'{ type filter hook output priority 0; }' && "
-            "nft add rule inet pdicfault out tcp dport 5432 reject with tcp reset"
-        ),
+        # The replica's own firewall rejects its connections to the primary.
+        _nft("output", f"ip daddr {INV.host('db-1').address} tcp dport 5432"),
         _run("nft delete table inet pdicfault"),
         timeout=180,
     ),
