@@ -68,7 +68,7 @@ NOT_INJECTED = {
     "PostgreSQLReplicationSlotLost": "needs a slot past max_slot_wal_keep_size",
     "PostgreSQLTooManyConnections": "needs 80% of max_connections held open",
     "PostgreSQLExporterQueryErrors": "needs a failing exporter query",
-    "Watchdog": "always firing: test_the_watchdog_fires_and_goes_to_its_own_receiver",
+    "Watchdog": "always firing: test_the_watchdog_fires_and_reaches_the_second_path",
 }
 
 
@@ -213,6 +213,10 @@ def test_a_fault_fires_its_alert_and_reaches_oncall(  # type: ignore[no-untyped-
         assert got and {r["name"] for r in got[0]["receivers"]} == {expected}, got
         mailed = wait(lambda: mails_about(connect, fault.alert, fault.host) - before, timeout=120)
         assert mailed, f"no {fault.alert} notification for {fault.host} in the on-call mailbox"
+        if labels["severity"] == "critical":  # also on the second path, which needs no mail
+            assert wait(lambda: _second_path_has(fault.alert), timeout=90), (
+                f"{fault.alert} did not reach the second path"
+            )
     assert wait(lambda: not firing(fault.alert, fault.host), timeout=180), (
         f"{fault.alert} still fires on {fault.host} after the fault was undone"
     )
@@ -229,7 +233,7 @@ def test_every_alert_has_a_fault_or_a_reason() -> None:
     assert covered - names == set(), "faults or reasons for alerts that do not exist"
 
 
-def test_the_watchdog_fires_and_goes_to_its_own_receiver(prometheus_ready) -> None:  # type: ignore[no-untyped-def]
+def test_the_watchdog_fires_and_reaches_the_second_path(prometheus_ready) -> None:  # type: ignore[no-untyped-def]
     watchdog = wait(
         lambda: [
             a
@@ -240,4 +244,17 @@ def test_the_watchdog_fires_and_goes_to_its_own_receiver(prometheus_ready) -> No
     )
     assert watchdog, "the Watchdog is not firing"
     receivers = {r["name"] for r in watchdog[0]["receivers"]}
-    assert receivers and not receivers & set(RECEIVER_OF_TEAM.values()), receivers
+    assert receivers == {INV.vars["alertmanager_watchdog_receiver"]}, receivers
+    assert not receivers & set(RECEIVER_OF_TEAM.values()), receivers
+    # It arrived where the second path ends: the backup host's exporter counted it.
+    assert wait(lambda: _second_path_has("Watchdog"), timeout=120), query(
+        "pdic_alert_webhook_notifications_total"
+    )
+
+
+def _second_path_has(alertname: str) -> bool:
+    """The webhook receiver (the backup host's pdic exporter) counted a firing ``alertname``."""
+    found = query(
+        f'pdic_alert_webhook_notifications_total{{alertname="{alertname}", status="firing"}} > 0'
+    )
+    return bool(found)

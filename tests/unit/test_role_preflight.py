@@ -131,6 +131,9 @@ def test_alertmanager_names_every_bad_receiver_and_timing(tmp_path: Path) -> Non
         {"name": "Web Team", "email_to": ["web@example.org"]},
         {"name": "db", "email_to": "db@example.org"},
         {"name": "mail", "email_to": ["postmaster"]},
+        {"name": "pager", "webhook_urls": ["ftp://pager.example.org/"]},
+        {"name": "nowhere"},
+        {"name": "second", "webhook_urls": ["http://backup-1:9469/alerts"]},
     ]
     variables = _vars(
         alertmanager_receivers=receivers,
@@ -140,14 +143,16 @@ def test_alertmanager_names_every_bad_receiver_and_timing(tmp_path: Path) -> Non
     message = _failure(_run("alertmanager", variables, tmp_path))
     _assert_says_all(
         message,
-        "alertmanager_receivers: 'Web Team' needs a name (a slug) and email_to, a list of mail"
-        " addresses; got ['web@example.org']",
+        "alertmanager_receivers: 'Web Team' needs a name (a slug) and email_to (mail addresses)"
+        " or webhook_urls (http(s) URLs); got ['web@example.org'], nothing",
+        "alertmanager_receivers: 'pager' needs a name (a slug)",
+        "alertmanager_receivers: 'nowhere' needs a name (a slug)",
         "alertmanager_receivers: 'db' needs a name (a slug)",
         "alertmanager_receivers: 'mail' needs a name (a slug)",
         "alertmanager_group_wait must be a duration such as 30s, 5m or 4h, got '30 s'",
         "alertmanager_repeat_interval must be a duration such as 30s, 5m or 4h, got '4hours'",
     )
-    assert "'oncall'" not in message
+    assert "'oncall'" not in message and "'second'" not in message
     assert "alertmanager_group_interval" not in message
 
 

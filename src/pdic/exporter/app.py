@@ -17,6 +17,8 @@ Config (YAML or JSON, default ``/etc/pdic/exporter.yml``)::
       compliance:
         enabled: false
         path: /var/lib/pdic/audit/audit.prom           # the default
+      alert_webhook:                                   # Alertmanager's second alert path
+        path: /alerts                                  # the default (POST)
 
 Unknown keys are errors, so a misspelt option is caught when the config is checked
 (``pdic-exporter --config FILE --check-config``) rather than silently ignored. Every collector
@@ -49,6 +51,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 from prometheus_client.registry import Collector
 
+from pdic.exporter.alerts import MAX_BODY, AlertWebhook, WebhookError
 from pdic.exporter.backup import DEFAULT_STATE_FILE, BackupCollector
 from pdic.exporter.compliance import DEFAULT_PATH as DEFAULT_COMPLIANCE_PATH
 from pdic.exporter.compliance import ComplianceCollector
@@ -103,6 +106,13 @@ def _compliance(opts: Mapping[str, Any], now: Clock) -> Collector:
     return ComplianceCollector(_string("collectors.compliance.path", opts["path"]))
 
 
+def _alert_webhook(opts: Mapping[str, Any], now: Clock) -> Collector:
+    path = _string("collectors.alert_webhook.path", opts["path"])
+    if not path.startswith("/"):
+        raise ExporterError("collectors.alert_webhook.path: expected a path starting with /")
+    return AlertWebhook(path, now)
+
+
 # name: (options with their defaults, None where the option is required; factory)
 COLLECTORS: dict[str, tuple[dict[str, Any], Callable[[Mapping[str, Any], Clock], Collector]]] = {
     "certificates": ({"paths": None}, _certificates),
@@ -110,6 +120,7 @@ COLLECTORS: dict[str, tuple[dict[str, Any], Callable[[Mapping[str, Any], Clock],
     "backup": ({"state_file": DEFAULT_STATE_FILE}, _backup),
     "mail_queue": ({"command": list(POSTQUEUE), "timeout_seconds": 10}, _mail_queue),
     "compliance": ({"path": DEFAULT_COMPLIANCE_PATH}, _compliance),
+    "alert_webhook": ({"path": "/alerts"}, _alert_webhook),
 }
 _TOP_KEYS = {"listen_address", "port", "collectors"}
 
@@ -156,8 +167,12 @@ def build_collectors(config: Mapping[str, Any], now: Clock = time.time) -> dict[
 
 def build_registry(config: Mapping[str, Any], now: Clock = time.time) -> CollectorRegistry:
     """A private registry holding the collectors the config turns on (none is collected yet)."""
+    return _registry(build_collectors(config, now))
+
+
+def _registry(collectors: Mapping[str, Collector]) -> CollectorRegistry:
     registry = CollectorRegistry()
-    for collector in build_collectors(config, now).values():
+    for collector in collectors.values():
         registry.register(collector)
     return registry
 
@@ -194,12 +209,41 @@ class _QuietHandler(WSGIRequestHandler):
         """No access log: Prometheus scrapes every few seconds."""
 
 
-def make_app(registry: CollectorRegistry) -> WSGIApplication:
+def _answer(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [f"{text}\n".encode()]
+
+
+def _receive(
+    webhook: AlertWebhook, environ: WSGIEnvironment, start_response: StartResponse
+) -> list[bytes]:
+    """A POST of Alertmanager's webhook to the receiver's path."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if not 0 < length <= MAX_BODY:
+        return _answer(start_response, "413 Payload Too Large", "a notification of 1..1 MiB")
+    body = environ["wsgi.input"].read(length)
+    try:
+        count = webhook.receive(body)
+    except WebhookError as exc:
+        return _answer(start_response, "400 Bad Request", f"not a notification: {exc}")
+    return _answer(start_response, "200 OK", f"{count} alert(s) received")
+
+
+def make_app(registry: CollectorRegistry, webhook: AlertWebhook | None = None) -> WSGIApplication:
     """prometheus_client's WSGI app, except that a scrape a source fails is answered with a
-    500 whose body says which source and why, and one line on stderr says the same."""
+    500 whose body says which source and why, and one line on stderr says the same. With a
+    ``webhook``, a POST to its path is a notification of Alertmanager; any other POST is
+    refused."""
     metrics = make_wsgi_app(registry)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            if webhook is not None and environ.get("PATH_INFO") == webhook.path:
+                return _receive(webhook, environ, start_response)
+            return _answer(start_response, "405 Method Not Allowed", "nothing to post here")
         try:
             return metrics(environ, start_response)  # type: ignore[no-any-return]
         except ExporterError as exc:
@@ -220,7 +264,9 @@ def start(
     Any path answers with the metrics (as prometheus_client does). The caller stops the server
     with ``server.shutdown()``; ``server.server_port`` is the bound port.
     """
-    app = make_app(build_registry(config))
+    collectors = build_collectors(config)
+    webhook = collectors.get("alert_webhook")
+    app = make_app(_registry(collectors), webhook if isinstance(webhook, AlertWebhook) else None)
     try:
         family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
         server_class: type[_Server] = type("_Server", (_Server,), {"address_family": family})

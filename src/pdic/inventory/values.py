@@ -152,6 +152,21 @@ def mail_address(value: Any) -> str | None:
     return f"{value!r} is not a valid mail address (lowercase local@domain)"
 
 
+def webhook_url(value: Any) -> str | None:
+    """An http(s) URL with a host (where Alertmanager posts its notifications)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        port = parts.port if parts is not None else None
+    except ValueError:
+        parts, port = None, None
+    ok = parts is not None and parts.scheme in ("http", "https") and parts.hostname
+    if ok and not any(c.isspace() or ord(c) < 32 for c in value) and (port is None or port > 0):
+        return None
+    return f"{value!r} is not an http(s) URL (such as http://backup-1:9469/alerts)"
+
+
 def unix_user(value: Any) -> str | None:
     if not isinstance(value, str) or not UNIX_USER.fullmatch(value):
         return f"{value!r} is not a unix user name (lowercase letters, digits, _ and -)"
@@ -338,6 +353,7 @@ VALIDATORS: dict[str, Validator] = {
     "dns_label": dns_label,
     "unix_name": unix_name,
     "env_name": env_name,
+    "webhook_url": webhook_url,
     "dns_name": dns_name,
     "mail_address": mail_address,
     "quota": quota,

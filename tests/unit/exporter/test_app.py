@@ -187,7 +187,7 @@ def test_main_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert app.main(["--config", str(bad), "--check-config"]) == 2
     assert capsys.readouterr().err == (
         "pdic-exporter: collectors: unknown collectors: backups "
-        "(known: certificates, crls, backup, mail_queue, compliance)\n"
+        "(known: certificates, crls, backup, mail_queue, compliance, alert_webhook)\n"
     )
 
 
@@ -224,3 +224,62 @@ def test_main_bad_listen_override(
     config.write_text("port: 9469\n")
     assert app.main(["--config", str(config), "--check-config", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+NOTIFICATION = {
+    "version": "4",
+    "status": "firing",
+    "receiver": "second-path",
+    "alerts": [
+        {"status": "firing", "labels": {"alertname": "Watchdog", "severity": "none"}},
+        {"status": "firing", "labels": {"alertname": "HostDown", "severity": "critical"}},
+    ],
+}
+
+
+def _post(url: str, body: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_alert_webhook_counts_alertmanagers_notifications(server_for: Any) -> None:
+    metrics = server_for({"collectors": {"alert_webhook": {}}})
+    base = metrics.removesuffix("/metrics")
+    assert _post(f"{base}/alerts", json.dumps(NOTIFICATION).encode()) == (
+        200,
+        "2 alert(s) received\n",
+    )
+    assert _post(f"{base}/alerts", json.dumps(NOTIFICATION).encode())[0] == 200
+    with urllib.request.urlopen(metrics, timeout=5) as response:
+        body = response.read().decode()
+    assert (
+        'pdic_alert_webhook_notifications_total{alertname="Watchdog",severity="none",'
+        'status="firing"} 2.0' in body
+    )
+    assert 'pdic_alert_webhook_last_notification_timestamp_seconds{alertname="HostDown"}' in body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/alerts", b"{not json", 400),
+        ("/alerts", b'{"alerts": [{"labels": {}}]}', 400),
+        ("/alerts", b"", 413),
+        ("/metrics", b"{}", 405),
+    ],
+)
+def test_the_alert_webhook_refuses_what_is_not_a_notification(
+    server_for: Any, path: str, body: bytes, code: int
+) -> None:
+    base = server_for({"collectors": {"alert_webhook": {}}}).removesuffix("/metrics")
+    assert _post(f"{base}{path}", body)[0] == code
+
+
+def test_without_the_webhook_nothing_may_be_posted(server_for: Any) -> None:
+    base = server_for({"collectors": {}}).removesuffix("/metrics")
+    assert _post(f"{base}/alerts", json.dumps(NOTIFICATION).encode())[0] == 405

@@ -39,6 +39,11 @@ def _plugin():  # type: ignore[no-untyped-def]
         ("sha256", "ab" * 32, ["ab" * 31, "zz" * 32]),
         ("duration", "1m30s", ["30s1m", "0s", "15", ""]),
         (
+            "webhook_url",
+            "http://backup-1.lab.pdic.internal:9469/alerts",
+            ["ftp://x/", "http://", "backup-1:9469", "http://x:0/", "http://x/\n", 9469],
+        ),
+        (
             "firewall_rule_name",
             "web portal, Cổng thông tin",
             ["ssh\n} accept", 'say "hi"', "đ" * 65, "tab\there", "", 22],

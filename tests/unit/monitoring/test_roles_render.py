@@ -145,7 +145,8 @@ def test_alerts_route_per_team_and_host_down_inhibits(lab: Path) -> None:
     assert config["global"]["smtp_smarthost"] == "mail-1.lab.pdic.internal:25"
     routes = {r["matchers"][0]: r["receiver"] for r in config["route"]["routes"]}
     assert routes == {
-        'alertname="Watchdog"': "_discard",
+        'alertname="Watchdog"': "second-path",
+        'severity="critical"': "second-path",
         'team="platform"': "oncall",
         'team="web"': "web",
         'team="mail"': "mail",
@@ -166,17 +167,32 @@ def test_alerts_route_per_team_and_host_down_inhibits(lab: Path) -> None:
 
 
 def test_the_watchdog_goes_only_to_its_own_receiver(lab: Path) -> None:
-    """First route, no `continue`: no team receiver gets the alert that always fires; the
-    lab sets no receiver for it, so it goes to one that notifies nobody."""
+    """First route, no `continue`: no team receiver gets the alert that always fires. The lab's
+    second path is a webhook to the backup host's pdic exporter; every critical alert goes
+    there too (`continue`: and on to its team)."""
     config = _yaml(lab / "mon-1" / "alertmanager.yml")
-    first = config["route"]["routes"][0]
+    first, critical = config["route"]["routes"][:2]
     assert first == {
         "matchers": ['alertname="Watchdog"'],
-        "receiver": "_discard",
+        "receiver": "second-path",
         "group_by": ["alertname"],
-        "repeat_interval": "1h",
+        "repeat_interval": "1m",
     }
-    assert {"name": "_discard"} in config["receivers"]
+    assert critical == {
+        "matchers": ['severity="critical"'],
+        "receiver": "second-path",
+        "continue": True,
+    }
+    second = next(r for r in config["receivers"] if r["name"] == "second-path")
+    assert second == {
+        "name": "second-path",
+        "webhook_configs": [
+            {"url": "http://backup-1.lab.pdic.internal:9469/alerts", "send_resolved": True}
+        ],
+    }
+    assert not any(r["name"] == "_discard" for r in config["receivers"])
+    exporter = _yaml(lab / "backup-1" / "exporter.yml")
+    assert exporter["collectors"]["alert_webhook"] == {"enabled": True, "path": "/alerts"}
 
 
 def test_postgres_exporter_runs_the_queries_the_rules_read(lab: Path) -> None:

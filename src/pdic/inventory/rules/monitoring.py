@@ -6,7 +6,14 @@ from typing import Any
 
 from pdic.inventory.context import Context, Items
 from pdic.inventory.loader import Layer
-from pdic.inventory.values import Validator, duration, mail_address, slug, templated
+from pdic.inventory.values import (
+    Validator,
+    duration,
+    mail_address,
+    slug,
+    templated,
+    webhook_url,
+)
 
 DURATION_KEYS = (
     "prometheus_scrape_interval",
@@ -59,27 +66,34 @@ def check(ctx: Context) -> None:
             problem = None if templated(value) else duration(value)
             if problem:
                 ctx.at(layer, (key,), problem)
-    for layer in ctx.layers_with("grafana_enabled"):
-        if not isinstance(layer.data["grafana_enabled"], bool):
-            ctx.at(layer, ("grafana_enabled",), "must be true or false")
+    for key in ("grafana_enabled", "alertmanager_watchdog_carries_critical"):
+        for layer in ctx.layers_with(key):
+            if not isinstance(layer.data[key], bool) and not templated(layer.data[key]):
+                ctx.at(layer, (key,), "must be true or false")
 
     receivers: set[str] = set()
     key = "alertmanager_receivers"
     receiver_layers = ctx.layers_with(key)
     for layer in receiver_layers:
-        items = ctx.mappings(layer, key, {"name": True, "email_to": True})
+        items = ctx.mappings(layer, key, {"name": True, "email_to": False, "webhook_urls": False})
         receivers.update(named(ctx, layer, key, items, slug, "receiver"))
         for i, item in items:
-            to = item.get("email_to")
-            if to in (None, "") or templated(to):
-                continue
-            if not isinstance(to, list) or not to:
-                ctx.at(layer, (key, i, "email_to"), "must be a list of mail addresses")
-                continue
-            for j, address in enumerate(to):
-                problem = None if templated(address) else mail_address(address)
-                if problem:
-                    ctx.at(layer, (key, i, "email_to", j), problem)
+            if item.get("email_to") in (None, "") and item.get("webhook_urls") in (None, ""):
+                ctx.at(layer, (key, i), "needs email_to or webhook_urls (where it sends to)")
+            for field, what, check in (
+                ("email_to", "mail addresses", mail_address),
+                ("webhook_urls", "http(s) URLs", webhook_url),
+            ):
+                to = item.get(field)
+                if to in (None, "") or templated(to):
+                    continue
+                if not isinstance(to, list) or not to:
+                    ctx.at(layer, (key, i, field), f"must be a list of {what}")
+                    continue
+                for j, value in enumerate(to):
+                    problem = None if templated(value) else check(value)
+                    if problem:
+                        ctx.at(layer, (key, i, field, j), problem)
     if not receiver_layers:
         receivers.update(DEFAULT_RECEIVERS)
     known = ", ".join(sorted(receivers)) or "none"
