@@ -11,15 +11,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pdic.errors import InventoryError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from pdic.bootstrap import HostResult
     from pdic.deploy import DeployResult
+    from pdic.inventory import Inventory
+    from pdic.journal import Record
     from pdic.lab import HostState, Lab
 
 app = typer.Typer(
@@ -54,6 +58,11 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(cert_app, name="cert")
 app.add_typer(lab_app, name="lab")
 app.add_typer(monitoring_app, name="monitoring")
+maint_app = typer.Typer(
+    help="Maintenance windows: the hosts' alerts silenced in Alertmanager while work is done.",
+    no_args_is_help=True,
+)
+app.add_typer(maint_app, name="maint")
 
 DEFAULT_INVENTORY = Path("inventory/lab")
 
@@ -173,7 +182,8 @@ def db_promote(
     from pdic.journal import journaled
 
     inv = load_valid_inventory(inventory)
-    with journaled("db promote", inv, [h.name for h in inv.select("db")]) as record:
+    touched = [h.name for h in inv.select("db")] + _application_hosts(inv)
+    with journaled("db promote", inv, touched) as record, _window(inv, touched, record):
         try:
             result = promote(
                 inv,
@@ -247,7 +257,11 @@ def _app_on_hosts(
     from pdic.project import project_root
 
     inv = load_valid_inventory(inventory)
-    with journaled(f"app {'upgrade' if version else 'rollback'}", inv) as record:
+    touched = _application_hosts(inv, name)
+    with (
+        journaled(f"app {'upgrade' if version else 'rollback'}", inv, touched) as record,
+        _window(inv, touched, record),
+    ):
         app, report = run_on_hosts(
             inv,
             name,
@@ -560,15 +574,85 @@ def status_cmd(
     url = None if prometheus is None else prometheus_url(prometheus)
     inv = load_inventory(inventory)
     status = centre_status(inv, url or default_url(inv))
+    windows, why = _open_windows(inv)
     if as_json:
-        typer.echo(json.dumps(status.as_dict(), indent=2, ensure_ascii=False))
-    elif sys.stdout.isatty():
+        data = status.as_dict()
+        data["maintenance_windows"] = None if why else [w.__dict__ for w in windows]
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if sys.stdout.isatty():
         from rich.console import Console
 
         Console().print(render_rich(status))
     else:
         for line in render_text(status):
             typer.echo(line)
+    typer.echo("")
+    typer.echo(f"maintenance windows: {why or len(windows) or 'none'}")
+    for window in windows:
+        typer.echo(f"  {window.line()}")
+
+
+def _open_windows(inventory: Inventory) -> tuple[list[Any], str]:
+    """The open maintenance windows, or why they are not known (Alertmanager unreachable)."""
+    from pdic import maint
+
+    try:
+        return maint.windows(maint.http_request(maint.alertmanager_url(inventory))), ""
+    except maint.MaintError as exc:
+        return [], f"unknown ({exc})"
+
+
+@maint_app.command("start")
+def maint_start(
+    limit: Annotated[
+        str, typer.Option("--limit", "-l", help="The hosts or groups the work touches.")
+    ],
+    length: Annotated[str, typer.Option("--for", help="How long: 30m, 2h, 1d (at most 7d).")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="What is done, for on-call.")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+) -> None:
+    """Open a window for planned work by hand: the hosts' notifications wait until it ends."""
+    from pdic import maint
+    from pdic.inventory import load_valid_inventory
+    from pdic.journal import login
+
+    inv = load_valid_inventory(inventory)
+    duration = maint.parse_for(length)
+    if not reason.strip() or any(ord(c) < 32 for c in reason):
+        raise maint.MaintError("--reason: must say what is done, on one line")
+    hosts = [h.name for h in inv.select(limit)]
+    request = maint.http_request(maint.alertmanager_url(inv))
+    window_id = maint.start(request, hosts, duration, reason.strip(), f"{login()} (pdic)")
+    typer.echo(f"window {window_id}: {', '.join(hosts)} for {length}: {reason.strip()}")
+
+
+@maint_app.command("list")
+def maint_list(inventory: InventoryOpt = DEFAULT_INVENTORY) -> None:
+    """The open (and coming) windows."""
+    from pdic import maint
+    from pdic.inventory import load_valid_inventory
+
+    inv = load_valid_inventory(inventory)
+    found = maint.windows(maint.http_request(maint.alertmanager_url(inv)))
+    for window in found:
+        typer.echo(window.line())
+    if not found:
+        typer.echo("no open window")
+
+
+@maint_app.command("end")
+def maint_end(
+    window_id: Annotated[str, typer.Argument(help="The window's id (pdic maint list).")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+) -> None:
+    """Close a window now: the hosts' notifications go out again."""
+    from pdic import maint
+    from pdic.inventory import load_valid_inventory
+
+    inv = load_valid_inventory(inventory)
+    maint.end(maint.http_request(maint.alertmanager_url(inv)), window_id)
+    typer.echo(f"window {window_id} closed")
 
 
 @app.command("journal")
@@ -699,7 +783,8 @@ def bootstrap_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, limit: LimitOpt =
     from pdic.journal import journaled
 
     inv = load_valid_inventory(inventory)
-    with journaled("bootstrap", inv, [h.name for h in inv.select(limit)]) as record:
+    touched = [h.name for h in inv.select(limit)]
+    with journaled("bootstrap", inv, touched) as record, _window(inv, touched, record):
         results = bootstrap(inv, limit, log=lambda m: typer.echo(m, err=True))
         record.outcomes = {
             r.name: "unreachable"
@@ -766,7 +851,8 @@ def deploy_cmd(
     if check:  # a check changes nothing: it is not journaled
         _deploy_report(run(), check)
         return
-    with journaled("deploy", inv, [h.name for h in inv.select(limit)]) as record:
+    touched = [h.name for h in inv.select(limit)]
+    with journaled("deploy", inv, touched) as record, _window(inv, touched, record):
         result = run()
         record.outcomes = {
             h.name: "unreachable"
@@ -786,6 +872,25 @@ def _deploy_report(result: DeployResult, check: bool) -> None:
     )
     if not result.success:
         raise typer.Exit(1)
+
+
+def _window(
+    inventory: Inventory, hosts: list[str], record: Record
+) -> AbstractContextManager[str | None]:
+    """The maintenance window of a changing command: its hosts silenced while it runs."""
+    from pdic.maint import window
+
+    return window(inventory, hosts, f"pdic {record.command} (journal record {record.id})")
+
+
+def _application_hosts(inventory: Inventory, name: str | None = None) -> list[str]:
+    """The hosts of the groups of the inventory's applications (of ``name`` only, if given)."""
+    groups = {
+        str(app.get("group"))
+        for app in inventory.vars.get("pdic_applications") or []
+        if isinstance(app, dict) and (name is None or app.get("name") == name)
+    }
+    return [h.name for h in inventory.hosts.values() if groups & set(h.groups)]
 
 
 def _print_recap(title: str, rows: list[tuple[str, int, int, int, int]]) -> None:

@@ -125,7 +125,11 @@ def test_deploys_are_journaled_here_and_at_the_log_host(
 ) -> None:
     from pdic import journal
 
-    deploys = [r for r in journal.read() if r.command == "deploy" and r.exit_code == 0]
+    deploys = [
+        r
+        for r in journal.read()
+        if r.command == "deploy" and r.exit_code == 0 and set(r.hosts) == set(inventory.hosts)
+    ]
     assert deploys, journal.read()
     last = deploys[-1]
     assert set(last.hosts) == set(inventory.hosts) == set(last.outcomes)
@@ -136,3 +140,10 @@ def test_deploys_are_journaled_here_and_at_the_log_host(
     run = pdic("journal", "--since", "1d", "--host", "db-1", "--json")
     assert run.returncode == 0, run
     assert last.id in {r["id"] for r in json.loads(run.stdout)}
+    # The deploy ran in a maintenance window over its hosts, named after its record, closed.
+    from pdic import maint
+
+    request = maint.http_request(maint.alertmanager_url(inventory))
+    mine = [w for w in maint.windows(request, active_only=False) if last.id in w.comment]
+    assert len(mine) == 1 and mine[0].state == "expired", mine
+    assert set(mine[0].hosts) == set(inventory.hosts)

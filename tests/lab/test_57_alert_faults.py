@@ -258,3 +258,38 @@ def _second_path_has(alertname: str) -> bool:
         f'pdic_alert_webhook_notifications_total{{alertname="{alertname}", status="firing"}} > 0'
     )
     return bool(found)
+
+
+def test_a_window_holds_back_its_hosts_notifications_and_no_others(  # type: ignore[no-untyped-def]
+    connect, prometheus_ready
+) -> None:
+    """Planned work by hand on hcc-1: its alerts still fire, but on-call is not paged for
+    them; the same fault on portal-1, outside the window, pages as always."""
+    from conftest import pdic
+
+    inside, outside, alert = "hcc-1", "portal-1", "ExporterDown"
+    run = pdic("maint", "start", "-l", inside, "--for", "15m", "--reason", "lab: planned work")
+    assert run.returncode == 0, run
+    window_id = run.stdout.split()[1].rstrip(":")
+    before = {h: mails_about(connect, alert, h) for h in (inside, outside)}
+    try:
+        for name in (inside, outside):
+            connect(name).check_output("systemctl stop pdic-exporter")
+        try:
+            assert wait(lambda: firing(alert, inside) and firing(alert, outside), timeout=120)
+            assert wait(lambda: mails_about(connect, alert, outside) - before[outside], timeout=120)
+            held = routed(alert, inside)
+            assert held and held[0]["status"]["state"] == "suppressed", held
+            assert window_id in held[0]["status"]["silencedBy"], held
+            assert mails_about(connect, alert, inside) == before[inside]
+            listed = pdic("maint", "list")
+            assert window_id in listed.stdout and "lab: planned work" in listed.stdout, listed
+            status = pdic("status")
+            assert "maintenance windows: 1" in status.stdout, status.stdout
+        finally:
+            for name in (inside, outside):
+                connect(name).check_output("systemctl start pdic-exporter")
+    finally:
+        closed = pdic("maint", "end", window_id)
+        assert closed.returncode == 0, closed
+    assert window_id not in pdic("maint", "list").stdout

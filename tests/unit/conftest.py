@@ -5,6 +5,7 @@ need the lab's vault password, as `pdic deploy` passes it. On a fresh clone ther
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,26 @@ def _journal_kept_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setattr(pdic.journal, "log_host", lambda inventory: None)
     monkeypatch.setattr(pdic.journal, "git_state", lambda path: ("0" * 40, False))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_maintenance_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing commands open an Alertmanager silence; unit tests reach no Alertmanager
+    (tests/unit/test_maint.py tests the windows against a recorded one)."""
+    import contextlib
+
+    import pdic.maint
+
+    @contextlib.contextmanager
+    def no_window(*args: object, **kwargs: object) -> Iterator[None]:
+        yield None
+
+    monkeypatch.setattr(pdic.maint, "window", no_window)
+
+    def no_alertmanager(base: str, timeout: float = 5.0) -> pdic.maint.Request:
+        def request(method: str, path: str, body: bytes | None) -> object:
+            raise pdic.maint.MaintError(f"cannot reach Alertmanager at {base}: a unit test")
+
+        return request
+
+    monkeypatch.setattr(pdic.maint, "http_request", no_alertmanager)

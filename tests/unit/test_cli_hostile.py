@@ -323,6 +323,28 @@ HOSTILE: list[tuple[str, list[str], str]] = [
         "'<URL with a password>' holds credentials",
     ),
     ("status-inventory-missing", ["status", "-i", "{missing}"], "no such inventory directory"),
+    (
+        "maint-start-limit",
+        ["maint", "start", "-i", "{inv}", "-l", "db-9", "--for", "1h", "-r", "x"],
+        "matches no host",
+    ),
+    (
+        "maint-start-for-zero",
+        ["maint", "start", "-i", "{inv}", "-l", "db", "--for", "0h", "-r", "x"],
+        "must be more than 0",
+    ),
+    (
+        "maint-start-for-past",
+        ["maint", "start", "-i", "{inv}", "-l", "db", "--for", "-1h", "-r", "x"],
+        "not a duration",
+    ),
+    (
+        "maint-start-reason-newline",
+        ["maint", "start", "-i", "{inv}", "-l", "db", "--for", "1h", "-r", "a\nb"],
+        "one line",
+    ),
+    ("maint-list-inventory-missing", ["maint", "list", "-i", "{missing}"], "no such inventory"),
+    ("maint-end-bad-id", ["maint", "end", "-i", "{inv}", "../../x"], "is not a window id"),
     ("journal-since-word", ["journal", "--since", "soon"], "--since: 'soon' is not a duration"),
     ("journal-since-empty", ["journal", "--since", ""], "--since: '' is not a duration"),
     ("journal-since-huge", ["journal", "--since", "99999999999d"], "is not a duration"),
