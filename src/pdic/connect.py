@@ -201,7 +201,10 @@ class _PdicBackend(ParamikoBackend):  # type: ignore[misc]
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectionFailed(f"{name}: the SSH connection to {self.host.name} is closed")
-        chan = transport.open_session(timeout=self.timeout)
+        try:
+            chan = transport.open_session(timeout=self.command_timeout)
+        except paramiko.SSHException:  # the host stopped answering on a live connection
+            raise self._gone(command) from None
         try:
             if self.get_pty:
                 chan.get_pty()
@@ -209,6 +212,16 @@ class _PdicBackend(ParamikoBackend):  # type: ignore[misc]
             return self._collect(chan, command)
         finally:
             chan.close()
+
+    def _gone(self, command: bytes) -> ConnectionFailed:
+        """The host gave no answer within the deadline: it is asked nothing more."""
+        shown = command.decode("utf-8", "replace")
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        self.dead = (
+            f"{self.inventory_host.name}: no answer within {self.command_timeout:g} s "
+            f"(to `{shown}`); its later commands are not sent"
+        )
+        return ConnectionFailed(self.dead)
 
     def _collect(self, chan: paramiko.Channel, command: bytes) -> tuple[int, bytes, bytes]:
         deadline = time.monotonic() + self.command_timeout
@@ -224,14 +237,7 @@ class _PdicBackend(ParamikoBackend):  # type: ignore[misc]
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    shown = command.decode("utf-8", "replace")
-                    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-                    self.dead = (
-                        f"{self.inventory_host.name}: no answer within "
-                        f"{self.command_timeout:g} s (to `{shown}`); its later commands are not "
-                        "sent"
-                    )
-                    raise ConnectionFailed(self.dead)
+                    raise self._gone(command)
                 select.select([chan], [], [], min(left, 1.0))
 
 

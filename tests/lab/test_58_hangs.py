@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import LAB_WAIVERS, Run, pdic
 
-from pdic.connect import ConnectionFailed, testinfra_host
+from pdic.connect import ConnectionFailed
+from pdic.connect import testinfra_host as reach
 from pdic.inventory import Inventory
 from pdic.lab import freeze_host
 
@@ -78,11 +79,11 @@ def test_cert_list_reports_the_others_and_names_the_frozen_host(
 def test_a_command_on_a_host_that_freezes_meets_its_deadline(
     redeployed: Run, inventory: Inventory
 ) -> None:
-    host = testinfra_host(inventory.host(FROZEN), deadline=5)
+    host = reach(inventory.host(FROZEN), deadline=5)
     assert host.run("true").rc == 0  # connected before the freeze
     with frozen(FROZEN):
         started = time.monotonic()
         with pytest.raises(ConnectionFailed, match=f"^{FROZEN}: no answer within 5 s"):
             host.run("true")
         assert time.monotonic() - started < 10
-    assert testinfra_host(inventory.host(FROZEN)).run("true").rc == 0  # thawed, it answers
+    assert reach(inventory.host(FROZEN)).run("true").rc == 0  # thawed, it answers

@@ -38,8 +38,9 @@ HARDENED_PWQ = "password requisite pam_pwquality.so retry=3\n"
 
 SHADOW_AGES = "awk -F: '$2 ~ /^\\$/ {print $1 \":\" $5}' /etc/shadow"
 NO_CHECK = object()
-# A journal record as rsyslog's collector writes it: `Dec  6 21:02:11 ctl pdic[4121]: {"command":"deploy",...`
-JOURNAL_GREP = 'grep -rcE -- \'pdic\\[[0-9]+\\]: \\{"command": ?"\' /var/log/remote'
+# A journal record as the lab's collector wrote it (recorded on mon-1):
+# `2026-12-06T21:35:36.188+00:00 vm pdic[8539] {"command":"deploy","argv":["pdic","deploy"],...`
+JOURNAL_GREP = 'grep -rcE -- \'pdic\\[[0-9]+\\]:? \\{"command": ?"\' /var/log/remote'
 
 
 def sysctl_cmd(*keys: str) -> str:

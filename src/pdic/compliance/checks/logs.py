@@ -258,8 +258,9 @@ def logging_collector_receiving(
     return probe.verdict(problems, f"logs received in {list(paths)}")
 
 
-JOURNAL_LINE = r'pdic\[[0-9]+\]: \{"command": ?"'
-"""How a record of pdic's change journal (pdic.journal) reads in a collected log file."""
+JOURNAL_LINE = r'pdic\[[0-9]+\]:? \{"command": ?"'
+"""How a record of pdic's change journal (pdic.journal) reads in a collected log file, as the
+centre's collector writes it: ``2026-12-06T21:35:36.188+00:00 ctl pdic[8539] {"command":...``."""
 
 
 @check("logging_change_journal_received")
