@@ -21,6 +21,17 @@ PROMETHEUS = f"http://{MON.address}:9090"
 ALERTMANAGER = f"http://{MON.address}:9093"
 ONCALL_MAILDIR = "/var/vmail/lab.pdic.internal/oncall/Maildir"
 RECEIVER_OF_TEAM = {t["name"]: t["receiver"] for t in INV.vars["alertmanager_teams"]}
+SECOND_PATH = str(INV.vars["alertmanager_watchdog_receiver"])
+
+
+def receivers_for(team: str, severity: str) -> set[str]:
+    """Where Alertmanager sends an alert: its team's receiver, and the second path as well
+    when it is critical (alertmanager_watchdog_carries_critical)."""
+    return {RECEIVER_OF_TEAM[team]} | ({SECOND_PATH} if severity == "critical" else set())
+
+
+def receivers_of(alert: dict[str, Any]) -> set[str]:
+    return {r["name"] for r in alert["receivers"]}
 
 
 def get(base: str, path: str, **params: str) -> Any:
