@@ -66,12 +66,12 @@ def alertmanager_url(inventory: Inventory) -> str:
     url = inventory.vars.get("pdic_alertmanager_url")
     if url:
         return str(url).rstrip("/")
-    hosts = inventory.groups.get("monitoring", ())
-    if not hosts:
+    from pdic.monitoring.status import monitoring_url
+
+    found = monitoring_url(inventory, ALERTMANAGER_PORT)
+    if found is None:
         raise MaintError(f"{inventory.path}: no monitoring host runs Alertmanager")
-    address = inventory.hosts[hosts[0]].address
-    host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{ALERTMANAGER_PORT}"
+    return found
 
 
 def parse_for(text: str) -> dt.timedelta:

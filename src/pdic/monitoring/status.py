@@ -117,14 +117,22 @@ class CentreStatus:
         return data
 
 
-def default_url(inventory: Inventory) -> str:
-    """``http://<first monitoring host's address>:9090``."""
+def monitoring_url(inventory: Inventory, port: int) -> str | None:
+    """``http://<first monitoring host's address>:<port>``; None without a monitoring host."""
     hosts = inventory.groups.get("monitoring", ())
     if not hosts:
-        raise StatusError(f"{inventory.path}: no monitoring host; give --prometheus URL")
+        return None
     address = inventory.hosts[hosts[0]].address
     host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{DEFAULT_PORT}"
+    return f"http://{host}:{port}"
+
+
+def default_url(inventory: Inventory) -> str:
+    """``http://<first monitoring host's address>:9090``."""
+    url = monitoring_url(inventory, DEFAULT_PORT)
+    if url is None:
+        raise StatusError(f"{inventory.path}: no monitoring host; give --prometheus URL")
+    return url
 
 
 def prometheus_url(text: str) -> str:
