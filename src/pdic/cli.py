@@ -531,7 +531,7 @@ def cert_revoke(
         except RevokeIncomplete as half:
             for line in str(half).splitlines():
                 typer.echo(f"pdic: error: {line}", err=True)
-            record.outcomes = {target.partition(":")[0]: "revoked, CRL not published"}
+            record.outcomes = {target.partition(":")[0]: half.outcome}
             raise typer.Exit(1) from None
         record.hosts = sorted({done.host, done.ca_host})
         record.outcomes = {done.ca_host: "ok" if done.already else "changed"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -330,6 +331,43 @@ def test_root_crl_is_published_and_the_whole_chain_passes_a_crl_check(connect) -
     client.run("rm -f /tmp/pdic-test-root.crl.pem /tmp/pdic-test-issuing.crl.pem")
 
 
+def _revoke_with_the_ca_freezing(target: str, reason: str) -> str:
+    """Revoke ``target`` with ca-1 frozen as the revocation is sent; the command printed to
+    finish it (checked: the run said the state is unknown and ended within its deadline)."""
+    from pdic.connect import testinfra_host
+    from pdic.lab import freeze_host
+    from pdic.pki.revoke import RevokeUncertain, revoke
+
+    class Freezing:
+        def __init__(self, target) -> None:  # type: ignore[no-untyped-def]
+            self.target = target
+
+        def run(self, command: str, *args: str):  # type: ignore[no-untyped-def]
+            if command != "true":  # pdic's first command only opens the session
+                freeze_host(CA, True)
+            return self.target.run(command, *args)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(RevokeUncertain) as uncertain:
+            revoke(
+                load_inventory(INVENTORY),
+                target,
+                reason,
+                lambda host: Freezing(testinfra_host(host, deadline=10)),
+            )
+    finally:
+        freeze_host(CA, False)
+    took = time.monotonic() - started
+    said = str(uncertain.value).splitlines()
+    assert took < 30, f"the revocation took {took:.0f} s with {CA} frozen"
+    assert said[0].startswith(f"{target}: {CA} stopped answering once the revocation was sent")
+    assert said[0].endswith("may or may not list it as revoked, and the CRL may not be published")
+    assert said[-1].startswith("to finish: `") and said[-1].endswith(f"once {CA} answers (it "
+        "revokes it, or says it already is, and publishes the CRL)"), said  # fmt: skip
+    return said[-1].split("`")[1]
+
+
 def test_revoked_certificate_is_rejected_elsewhere_and_reissued_by_the_next_deploy(connect) -> None:  # type: ignore[no-untyped-def]
     name, verifier, ca = "hcc-1", connect("eoffice-1"), connect(CA)
     target = connect(name)
@@ -342,7 +380,12 @@ def test_revoked_certificate_is_rejected_elsewhere_and_reissued_by_the_next_depl
     rc, out = _crl_check(verifier, name)
     assert rc == 0, out
 
-    run = pdic("cert", "revoke", f"{name}:host", "--reason", "keyCompromise")
+    # ca-1 hangs once the revocation is sent (frozen after a first command on the connection):
+    # pdic ends within its deadline, says the state is not known, and prints the command that
+    # finishes it, whatever the CA did once thawed.
+    command = _revoke_with_the_ca_freezing(f"{name}:host", "keyCompromise")
+    assert command == f"pdic cert revoke {name}:host --reason keyCompromise"
+    run = pdic(*command.split()[1:])
     assert run.returncode == 0, run
     assert serial in run.stdout, run.stdout
     assert _index_status(ca, serial) == "R"

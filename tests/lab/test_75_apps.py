@@ -15,6 +15,9 @@ says. Idempotence and --check of the whole site are in test_30_idempotence.py.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -193,3 +196,81 @@ def test_rollback_brings_back_the_inventory_version(connect) -> None:  # type: i
         "eoffice-1": 0,
         "hcc-1": 0,
     }, deploy.stdout
+
+
+# Run in its own process: pyinfra's transport patches the standard library with gevent, which
+# the test session must not get. Its eoffice-1 drops off the bridge as the artifact is sent.
+_DROPPING_UPGRADE = """
+import sys
+from pdic.app.model import app_hosts, application
+from pdic.app.transport import PyinfraTransport
+from pdic.app.upgrade import upgrade
+from pdic.inventory import load_inventory
+from pdic.lab import set_link
+from pdic.project import project_root
+
+inventory = load_inventory(sys.argv[1])
+app = application(inventory, "eoffice")
+hosts = app_hosts(inventory, app)
+
+
+class Dropping(PyinfraTransport):
+    def install(self, host, artifact):
+        set_link(host, False)
+        return super().install(host, artifact)
+
+
+transport = Dropping(app, hosts, project_root())
+try:
+    report = upgrade(app, "2", {h.name: h.address for h in hosts}, transport, timeout=10)
+finally:
+    set_link("eoffice-1", True)
+print("\\n".join(report.lines()))
+transport.close()
+"""
+
+
+def test_a_host_dropping_as_its_upgrade_is_sent_stays_out_of_nginx_until_the_printed_command(  # type: ignore[no-untyped-def]
+    connect,
+) -> None:
+    """Issue 17: eoffice-1 (its own proxy) is taken out of nginx, then drops off the network as
+    version 2 is sent. The upgrade ends within its deadlines and says the host failed and that
+    nginx still marks it down, with the command that puts it back; the host says the same once
+    it is back; the printed command makes the application answer through nginx again."""
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-c", _DROPPING_UPGRADE, str(INVENTORY)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PDIC_COMMAND_TIMEOUT": "10"},
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert run.returncode == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("pdic app upgrade eoffice 2: FAILED at eoffice-1"), lines
+    assert any(
+        line.split()[:3] == ["eoffice-1", "1", "FAILED:"]
+        and "install failed: " in line
+        and "eoffice-1: no answer within 10 s" in line
+        for line in lines
+    ), lines
+    hint = "`pdic deploy --limit eoffice-1 --tags apps`"
+    assert lines[-1] == (
+        f"  nginx on eoffice-1 still marks eoffice-1 down: once healthy, {hint} puts them back"
+    ), lines
+    assert took < 120, f"the upgrade took {took:.0f} s with eoffice-1 cut off"
+    # What it said is what the host is: still on 1, out of its own nginx (no server left: 502).
+    host = connect("eoffice-1")
+    status = host.check_output("/usr/local/sbin/pdic-app-release status eoffice")
+    assert json.loads(status)["current"] == "1"
+    assert " down;" in host.check_output("cat /etc/nginx/conf.d/pdic-sites.conf")
+    assert get(connect, "eoffice", "/healthz")[0] == 502
+    # The printed command puts it back.
+    deploy = pdic(*hint.strip("`").split()[1:])
+    assert deploy.returncode == 0, deploy
+    assert recap(deploy.stdout)["eoffice-1"]["changed"] > 0, deploy.stdout
+    assert " down;" not in host.check_output("cat /etc/nginx/conf.d/pdic-sites.conf")
+    wait_for(connect, "eoffice", 200, timeout=30)
+    assert get(connect, "eoffice", "/version") == (200, {"app": "eoffice", "version": "1"})

@@ -21,10 +21,11 @@ import hashlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
-from collections.abc import Callable, Collection, Sequence  # noqa: E402
+from collections.abc import Callable, Collection, Iterator, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import gevent  # noqa: E402
 from pyinfra.api.command import StringCommand  # noqa: E402
 from pyinfra.api.config import Config  # noqa: E402
 from pyinfra.api.connect import connect_all, disconnect_all  # noqa: E402
@@ -45,6 +46,7 @@ from pdic.app.upgrade import (  # noqa: E402
     upgrade,
 )
 from pdic.bootstrap import connection_data, set_nodelay  # noqa: E402
+from pdic.connect import command_timeout  # noqa: E402
 from pdic.inventory import Host, Inventory  # noqa: E402
 
 NGINX_SITES = "/etc/nginx/conf.d/pdic-sites.conf"
@@ -65,7 +67,6 @@ NGINX_RELOAD = (
     '[ -n "$cur" ] && [ $stale -eq 0 ] && exit 0; sleep 0.1; i=$((i+1)); done; '
     "echo 'nginx did not take the new configuration within 10 s' >&2; exit 1"
 )
-COMMAND_TIMEOUT = 300
 
 
 def sha256_file(path: Path) -> str:
@@ -95,6 +96,7 @@ class PyinfraTransport:
             self.close()
             raise AppError(f"{', '.join(missing)}: unreachable over SSH; nothing was changed")
         self.sudo = {h.name: self._data(h)["ssh_user"] != "root" for h in hosts}
+        self.deadline = command_timeout()
 
     @staticmethod
     def _data(host: Host) -> dict[str, Any]:
@@ -107,13 +109,31 @@ class PyinfraTransport:
     def run(self, host: str, command: str, what: str) -> str:
         """stdout of ``command`` on ``host`` (as root); AppError naming ``what`` if it fails."""
         phost = self.state.inventory.get_host(host)
-        ok, output = phost.run_shell_command(
-            StringCommand(command), _sudo=self.sudo[host], _timeout=COMMAND_TIMEOUT
-        )
+        with self._bounded(host, what):
+            ok, output = phost.run_shell_command(
+                StringCommand(command), _sudo=self.sudo[host], _timeout=self.deadline
+            )
         if not ok:
             lines = (output.stderr or output.stdout).strip().splitlines()
             raise AppError(f"{what}: {lines[-1] if lines else 'failed'}")
         return str(output.stdout)
+
+    @contextlib.contextmanager
+    def _bounded(self, host: str, what: str) -> Iterator[None]:
+        """Every step on a host ends within the per-command deadline (PDIC_COMMAND_TIMEOUT): a
+        host that stops answering mid-way (a command, a file transfer) is named, not waited for."""
+        late = AppError(f"{what}: {host}: no answer within {self.deadline:g} s")
+        try:
+            with gevent.Timeout(self.deadline, late):
+                yield
+        except (TimeoutError, OSError) as exc:
+            raise AppError(f"{what}: {host}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+
+    def put(self, host: str, source: Any, path: str, what: str) -> None:
+        phost = self.state.inventory.get_host(host)
+        with self._bounded(host, what):
+            if not phost.put_file(source, path, _sudo=self.sudo[host]):
+                raise AppError(f"could not {what}")
 
     def tool(self, host: str, *args: str) -> dict[str, Any]:
         command = " ".join(shlex.quote(a) for a in (RELEASE_TOOL, *args))
@@ -134,10 +154,8 @@ class PyinfraTransport:
         wanted = mark_down(conf, self.app.upstream, set(down))
         if wanted == conf:
             return
-        phost = self.state.inventory.get_host(proxy)
         candidate = f"/etc/nginx/.pdic-sites.conf.{self.app.name}"
-        if not phost.put_file(io.StringIO(wanted), candidate, _sudo=self.sudo[proxy]):
-            raise AppError(f"could not write {candidate}")
+        self.put(proxy, io.StringIO(wanted), candidate, f"write {candidate}")
         # Checked with nginx -t inside a copy of the whole configuration (the nginx role's
         # check) before it replaces the live file; nginx is reloaded, never restarted.
         self.run(
@@ -162,9 +180,7 @@ class PyinfraTransport:
                     f"{local}: sha256 {actual}, the inventory says {artifact.sha256}: not sent"
                 )
             source = f"{ROOT}/{self.app.name}/archives/{self.app.name}-{artifact.version}.tar.gz"
-            phost = self.state.inventory.get_host(host)
-            if not phost.put_file(str(local), source, _sudo=self.sudo[host]):
-                raise AppError(f"could not send {local} to {source}")
+            self.put(host, str(local), source, f"send {local} to {source}")
         self.tool(host, "install", self.app.name, artifact.version, source, artifact.sha256)
 
     def switch(self, host: str, version: str) -> None:

@@ -139,7 +139,7 @@ class Report:
         for proxy, hosts in sorted(self.still_down.items()):
             out.append(
                 f"  nginx on {proxy} still marks {', '.join(hosts)} down: once healthy, "
-                f"`pdic deploy --limit {proxy}` puts them back"
+                f"`pdic deploy --limit {proxy} --tags apps` puts them back"
             )
         return out
 

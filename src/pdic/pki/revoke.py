@@ -45,6 +45,15 @@ class Revocation:
 class RevokeIncomplete(CertError):
     """The certificate is revoked in the CA's database but the CRL is not published yet."""
 
+    outcome = "revoked, CRL not published"
+
+
+class RevokeUncertain(RevokeIncomplete):
+    """The CA host stopped answering once the revocation was sent: it may have run in part,
+    in whole or not at all. Running the same revocation again finishes it either way."""
+
+    outcome = "unknown: the CA host stopped answering"
+
 
 def parse_target(text: str, inventory: Inventory) -> tuple[str, str]:
     """``HOST:NAME`` -> (host, name); the host must be in the inventory."""
@@ -81,11 +90,26 @@ def revoke(
     host, name = parse_target(target, inventory)
     canonical = parse_reason(reason)
     ca = ca_host(inventory)
+    again = f"`pdic cert revoke {target} --reason {canonical}`"
     try:
-        result = connect(ca).run("%s %s %s %s", REVOKE_COMMAND, host, name, canonical)
+        # A first command that changes nothing: a CA host that cannot be reached at all is
+        # told apart from one that stops answering while it revokes.
+        target_host = connect(ca)
+        target_host.run("true")
     except Exception as exc:  # reported as one line
         raise CertError(
-            f"{ca.name}: cannot reach the CA host: {type(exc).__name__}: {exc}"
+            f"{ca.name}: cannot reach the CA host ({type(exc).__name__}: {exc}); nothing was "
+            "revoked"
+        ) from None
+    try:
+        result = target_host.run("%s %s %s %s", REVOKE_COMMAND, host, name, canonical)
+    except Exception as exc:
+        raise RevokeUncertain(
+            f"{target}: {ca.name} stopped answering once the revocation was sent "
+            f"({type(exc).__name__}: {exc}): the CA's database may or may not list it as "
+            "revoked, and the CRL may not be published\n"
+            f"to finish: {again} once {ca.name} answers (it revokes it, or says it already "
+            "is, and publishes the CRL)"
         ) from None
     message = (result.stderr or result.stdout).strip().splitlines()
     last = message[-1] if message else f"exit code {result.rc}"
@@ -98,8 +122,7 @@ def revoke(
         raise RevokeIncomplete(
             f"{target}: serial {serial} is revoked in the CA's database on {ca.name}, but the "
             f"new CRL was not published ({last}): relying parties still accept it\n"
-            f"to finish: `pdic cert revoke {target} --reason {canonical}` again (it publishes "
-            "the CRL)"
+            f"to finish: {again} again (it publishes the CRL)"
         )
     if result.rc != 0:
         raise CertError(f"{ca.name}: revocation of {target} failed: {last}")

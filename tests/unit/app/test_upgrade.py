@@ -408,7 +408,7 @@ def test_a_proxy_left_marking_a_host_down_is_named_with_the_command_that_fixes_i
     assert report.still_down == {"eoffice-1": ["eoffice-1"]}
     assert report.lines()[-1] == (
         "  nginx on eoffice-1 still marks eoffice-1 down: once healthy, "
-        "`pdic deploy --limit eoffice-1` puts them back"
+        "`pdic deploy --limit eoffice-1 --tags apps` puts them back"
     )
 
 

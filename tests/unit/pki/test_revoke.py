@@ -22,6 +22,8 @@ class _CAHost:
         self.calls: list[tuple[str, ...]] = []
 
     def run(self, command: str, *args: str) -> Any:
+        if command == "true":  # the probe before the revocation
+            return SimpleNamespace(rc=0, stdout="", stderr="")
         self.calls.append(args)
         return self.answer
 
@@ -105,8 +107,40 @@ def test_unreachable_ca_host() -> None:
     def connect(host: Host) -> Any:
         raise OSError("No route to host")
 
-    with pytest.raises(CertError, match="ca-1: cannot reach the CA host: OSError: No route"):
+    with pytest.raises(CertError, match=r"ca-1: cannot reach the CA host \(OSError: No route"):
         rv.revoke(INV, "mon-1:host", "superseded", connect)
+
+
+class _Silent(_CAHost):
+    """A CA host that answers the probe, then stops answering once the revocation is sent."""
+
+    def run(self, command: str, *args: str) -> Any:
+        if command == "true":
+            return SimpleNamespace(rc=0, stdout="", stderr="")
+        self.calls.append(args)
+        raise TimeoutError("ca-1: no answer within 15 s")
+
+
+def test_a_ca_host_silent_after_the_revocation_was_sent_says_the_state_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = _Silent(0)
+    with pytest.raises(rv.RevokeUncertain) as err:
+        rv.revoke(INV, "mon-1:host", "superseded", _connect(ca))
+    assert ca.calls == [(rv.REVOKE_COMMAND, "mon-1", "host", "superseded")]
+    assert str(err.value).splitlines() == [
+        "mon-1:host: ca-1 stopped answering once the revocation was sent (TimeoutError: ca-1: "
+        "no answer within 15 s): the CA's database may or may not list it as revoked, and the "
+        "CRL may not be published",
+        "to finish: `pdic cert revoke mon-1:host --reason superseded` once ca-1 answers (it "
+        "revokes it, or says it already is, and publishes the CRL)",
+    ]
+    from pdic.cli import main
+
+    monkeypatch.setattr("pdic.connect.testinfra_host", _connect(_Silent(0)))
+    assert main(["cert", "revoke", "mon-1:host", "--reason", "superseded"]) == 1
+    err_lines = capsys.readouterr().err.splitlines()
+    assert len(err_lines) == 2 and err_lines[1].startswith("pdic: error: to finish: `pdic cert")
 
 
 def test_revoked_but_not_published_says_so_and_how_to_finish(
