@@ -327,6 +327,89 @@ def app_rollback(
     _app_on_hosts(inventory, name, None, serial, timeout)
 
 
+PATCH_HELP = (
+    "Debian updates in waves, host by host, each gated by its health checks.\n\n"
+    "Reads every selected host's pending updates (apt-get update, then apt's simulation) and "
+    "prints them; --check stops there. Then group by group (database replicas before the "
+    "primary, the monitoring host last), SERIAL hosts at a time and never a whole group: "
+    "out of its nginx upstreams where it has peers, updates installed, a reboot when "
+    "/run/reboot-required exists (--reboot auto) or else the services still mapping deleted "
+    "libraries restarted, back over SSH within TIMEOUT seconds, its health checks passing "
+    "within TIMEOUT seconds, back into service. A host alone in its group is patched only "
+    "with --allow-outage, else listed as skipped.\n\n"
+    "The first failure stops the wave (exit code 1): an unhealthy host stays out of service, "
+    "the hosts after it are untouched, and the report lists every host. Bad input is exit "
+    "code 2 before any host is reached; Ctrl-C is 130, with the report so far."
+)
+
+
+@app.command("patch", help=PATCH_HELP)
+def patch_cmd(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    serial: Annotated[
+        int, typer.Option("--serial", "-s", help="Hosts of a group changed at a time.")
+    ] = 1,
+    reboot: Annotated[
+        str, typer.Option("--reboot", help="auto: when /run/reboot-required exists; never.")
+    ] = "auto",
+    check: Annotated[
+        bool, typer.Option("--check", help="Print the pending updates; change nothing.")
+    ] = False,
+    allow_outage: Annotated[
+        bool,
+        typer.Option("--allow-outage", help="Also patch hosts that are alone in their group."),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="Seconds a host has to come back, then to be healthy."),
+    ] = 600,
+) -> None:
+    """Patch waves with health gates (see PATCH_HELP)."""
+    from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
+    from pdic.patch.plan import plan
+    from pdic.patch.transport import SshTransport
+    from pdic.patch.wave import Report, check_arguments, patch
+
+    check_arguments(serial, reboot, timeout)
+    inv = load_valid_inventory(inventory)
+    selected = inv.select(limit)
+    touched = plan(inv, selected, allow_outage).order
+
+    def run() -> Report:
+        transport = SshTransport(inv)
+        try:
+            return patch(
+                inv,
+                selected,
+                transport,
+                serial=serial,
+                reboot=reboot,
+                allow_outage=allow_outage,
+                timeout=timeout,
+                check=check,
+                say=lambda line: typer.echo(f"- {line}"),
+            )
+        finally:
+            transport.close()
+
+    def show(report: Report) -> None:
+        for line in report.pending_lines() + report.lines():
+            typer.echo(line)
+        if not report.ok:
+            raise typer.Exit(130 if report.interrupted else 1)
+
+    if check:  # a check changes nothing: it is not journaled
+        show(run())
+        return
+    with journaled("patch", inv, touched) as record, _window(inv, touched, record):
+        report = run()
+        record.hosts = [h.host for h in report.hosts]
+        record.outcomes = {h.host: h.state for h in report.hosts}
+        show(report)
+
+
 @mail_app.command("dns-records")
 def mail_dns_records(
     inventory: InventoryOpt = DEFAULT_INVENTORY,

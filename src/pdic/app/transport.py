@@ -35,6 +35,7 @@ from pyinfra.api.state import State  # noqa: E402
 
 from pdic.app.model import AppError, Application, Artifact, app_hosts, application  # noqa: E402
 from pdic.app.names import RELEASE_TOOL, ROOT  # noqa: E402
+from pdic.app.nginx import NGINX_SITES, candidate_path, replace_command  # noqa: E402
 from pdic.app.upgrade import (  # noqa: E402
     Health,
     Release,
@@ -48,25 +49,6 @@ from pdic.app.upgrade import (  # noqa: E402
 from pdic.bootstrap import connection_data, set_nodelay  # noqa: E402
 from pdic.connect import command_timeout  # noqa: E402
 from pdic.inventory import Host, Inventory  # noqa: E402
-
-NGINX_SITES = "/etc/nginx/conf.d/pdic-sites.conf"
-NGINX_CHECK = "/usr/local/sbin/pdic-nginx-check"
-# `systemctl reload nginx` returns once the master has the signal; until its workers are
-# replaced, a new connection may still reach a worker with the old upstream (a server just put
-# back still "down": 502). This reloads, then waits until none of the workers from before the
-# reload still takes connections (they are gone or "shutting down"), 10 s at most. It reads
-# /proc, so it needs nothing installed.
-NGINX_RELOAD = (
-    "workers() { for d in /proc/[0-9]*; do "
-    "c=$(tr '\\0' ' ' < \"$d/cmdline\" 2>/dev/null) || continue; "
-    "case \"$c\" in 'nginx: worker process is'*) ;; "
-    "'nginx: worker process'*) printf '%s ' \"${d#/proc/}\";; esac; done; }; "
-    "old=$(workers); systemctl reload nginx || exit 1; i=0; "
-    "while [ $i -lt 100 ]; do cur=$(workers); stale=0; "
-    'for p in $old; do case " $cur " in *" $p "*) stale=1;; esac; done; '
-    '[ -n "$cur" ] && [ $stale -eq 0 ] && exit 0; sleep 0.1; i=$((i+1)); done; '
-    "echo 'nginx did not take the new configuration within 10 s' >&2; exit 1"
-)
 
 
 def sha256_file(path: Path) -> str:
@@ -154,17 +136,11 @@ class PyinfraTransport:
         wanted = mark_down(conf, self.app.upstream, set(down))
         if wanted == conf:
             return
-        candidate = f"/etc/nginx/.pdic-sites.conf.{self.app.name}"
+        candidate = candidate_path(self.app.name)
         self.put(proxy, io.StringIO(wanted), candidate, f"write {candidate}")
         # Checked with nginx -t inside a copy of the whole configuration (the nginx role's
         # check) before it replaces the live file; nginx is reloaded, never restarted.
-        self.run(
-            proxy,
-            f"{NGINX_CHECK} {candidate} {NGINX_SITES} && install -m 0644 -o root -g root "
-            f"{candidate} {NGINX_SITES}; rc=$?; rm -f {candidate}; "
-            f"[ $rc -eq 0 ] && {{ {NGINX_RELOAD}; }}",
-            f"{proxy}: nginx -t and reload",
-        )
+        self.run(proxy, replace_command(candidate), f"{proxy}: nginx -t and reload")
 
     def install(self, host: str, artifact: Artifact) -> None:
         source = artifact.source

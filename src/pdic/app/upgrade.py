@@ -222,17 +222,20 @@ def _short(body: str) -> str:
 
 
 @dataclass
-class _Run:
-    """What one command needs while it runs: the application, its hosts and the transport."""
+class Upstream:
+    """One application's nginx upstream on its proxies (the hosts of its group: each one's
+    nginx balances over all of them), and which of its servers they were told to mark down.
 
-    app: Application
-    hosts: Sequence[str]
+    ``set_on`` does it on one proxy (exactly those servers down, nginx reloaded); it is
+    :meth:`Transport.set_down` here and the same step of `pdic patch`'s transport there.
+    """
+
+    name: str
+    proxies: Sequence[str]
     servers: dict[str, str]
-    transport: Transport
-    timeout: float
-    clock: Callable[[], float]
-    sleep: Callable[[float], None]
-    say: Callable[[str], None]
+    """Host -> its server address in the upstream (``ADDRESS:PORT``)."""
+    set_on: Callable[[str, Collection[str]], None]
+    say: Callable[[str], None] = lambda _: None
     down: set[str] = field(default_factory=set)
     applied: dict[str, frozenset[str]] = field(default_factory=dict)
     """Proxy -> the servers its nginx was last told to mark down (successfully)."""
@@ -245,21 +248,24 @@ class _Run:
         want = frozenset(before | addresses if out else before - addresses)
         changed = []
         try:
-            for proxy in self.hosts:
-                self.transport.set_down(proxy, sorted(want))
+            for proxy in self.proxies:
+                self.set_on(proxy, sorted(want))
                 self.applied[proxy] = want
                 changed.append(proxy)
         except BaseException:
             for proxy in changed:
                 try:
-                    self.transport.set_down(proxy, sorted(before))
+                    self.set_on(proxy, sorted(before))
                     self.applied[proxy] = before
                 except Exception:  # left as it is: the report names it
                     continue
             raise
         self.down = set(want)
         verb = "out of" if out else "back into"
-        self.say(f"{', '.join(hosts)}: {verb} the nginx upstream {self.app.upstream}")
+        self.say(f"{', '.join(hosts)}: {verb} the nginx upstream {self.name}")
+
+    def is_down(self, host: str) -> bool:
+        return self.servers[host] in self.down
 
     def still_down(self) -> dict[str, list[str]]:
         by_address = {a: h for h, a in self.servers.items()}
@@ -268,6 +274,32 @@ class _Run:
             for proxy, marked in self.applied.items()
             if marked
         }
+
+
+@dataclass
+class _Run:
+    """What one command needs while it runs: the application, its hosts and the transport."""
+
+    app: Application
+    hosts: Sequence[str]
+    servers: dict[str, str]
+    transport: Transport
+    timeout: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    say: Callable[[str], None]
+    upstream: Upstream = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.upstream = Upstream(
+            self.app.upstream, self.hosts, self.servers, self.transport.set_down, self.say
+        )
+
+    def set_down(self, hosts: Collection[str], out: bool) -> None:
+        self.upstream.set_down(hosts, out)
+
+    def still_down(self) -> dict[str, list[str]]:
+        return self.upstream.still_down()
 
     def healthy(self, host: str) -> Health:
         return wait_healthy(self.transport, host, self.timeout, self.clock, self.sleep)
@@ -353,7 +385,7 @@ def upgrade(
 def _interrupted(run: _Run, report: Report) -> None:
     """Ctrl-C: the report says where; the hosts of the batch being changed are named."""
     report.interrupted = True
-    busy = [h for h in report.hosts if h.state == UNTOUCHED and run.servers[h.host] in run.down]
+    busy = [h for h in report.hosts if h.state == UNTOUCHED and run.upstream.is_down(h.host)]
     for line in busy:
         line.state = FAILED
         line.detail = "interrupted while it was being changed: check its release and health"
