@@ -403,7 +403,7 @@ def test_callback_writes_what_read_summary_reads(
         HostSummary("web-1", ok=10, changed=2, skipped=1),
     ]
     assert changed == {"web-1": ["nginx is installed", "the site is enabled"]}
-    assert set(json.loads(path.read_text())) == {"hosts", "changed_tasks"}
+    assert set(json.loads(path.read_text())) == {"hosts", "changed_tasks", "changed_diffs"}
 
 
 def test_callback_without_a_summary_file_writes_nothing(
