@@ -6,6 +6,8 @@ command refuses bad input before it reads an inventory, reaches a host or writes
 
 - :func:`output_dir`: a directory pdic writes into (``--out``): not empty, one line, not a file
   and not under one, writable; it may not exist yet.
+- :func:`output_file`: a file pdic writes (``--metrics-file``): not a directory, in a directory
+  that exists and is writable; the file may not exist yet.
 - :func:`input_file`: a file pdic reads (``--waivers``): a regular readable file, so that a
   directory, a FIFO or a device is refused instead of read (a FIFO would block forever).
 - :func:`words`, :func:`choices`: a comma-separated list (``--tags``, ``--format``) that names at
@@ -71,6 +73,30 @@ def output_dir(option: str, value: str | Path) -> Path:
         if not os.access(place, os.W_OK | os.X_OK):
             raise ArgumentError(f"{option}: {shown(text)}: {place} is not writable")
         break
+    return path
+
+
+def output_file(option: str, value: str | Path) -> Path:
+    """The file ``value`` names, if pdic may write it: an existing one must be a regular file,
+    and its directory must exist (pdic makes no directory for a single file) and be writable."""
+    text = one_line(option, str(value))
+    path = Path(text)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except OSError as exc:
+        raise ArgumentError(f"{option}: {shown(text)}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ArgumentError(f"{option}: {shown(text)} is a directory, not a file")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ArgumentError(f"{option}: {shown(text)} is not a regular file")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise ArgumentError(f"{option}: {shown(text)}: its directory {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ArgumentError(f"{option}: {shown(text)}: {parent} is not writable")
     return path
 
 

@@ -957,6 +957,60 @@ def _deploy_report(result: DeployResult, check: bool) -> None:
         raise typer.Exit(1)
 
 
+@app.command("drift")
+def drift_cmd(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    limit: LimitOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-file", help="Write the metrics to this file, not to the monitoring host."
+        ),
+    ] = None,
+    no_publish: Annotated[bool, typer.Option("--no-publish", help="Write no metrics.")] = False,
+) -> None:
+    """Configuration drift: what a deploy would change on each host (check mode with diff).
+
+    Exit 0: no drift; 1: drift, a host not checked or the metrics not published; 2: bad input.
+    """
+    from pdic.connect import testinfra_host
+    from pdic.drift import (
+        DriftError,
+        PublishFailed,
+        find_drift,
+        format_report,
+        monitoring_host,
+        publish,
+        report_json,
+        write_local,
+    )
+    from pdic.drift import metrics_file as metrics_path
+    from pdic.inventory import load_valid_inventory
+
+    if metrics_file is not None and no_publish:
+        raise DriftError("--metrics-file and --no-publish: give one of them")
+    path = None if metrics_file is None else metrics_path(metrics_file)
+    inv = load_valid_inventory(inventory)
+    inv.select(limit)  # an unknown host or group is an error before anything runs
+    target = None if no_publish or path is not None else monitoring_host(inv)
+    report = find_drift(inv, limit)
+    if as_json:
+        typer.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(format_report(report), nl=False)
+    try:
+        if path is not None:
+            write_local(report, inv, path)
+        elif target is not None:
+            publish(report, inv, target, testinfra_host)
+    except PublishFailed as exc:
+        typer.echo(f"pdic: error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 def _window(
     inventory: Inventory, hosts: list[str], record: Record
 ) -> AbstractContextManager[str | None]:

@@ -62,6 +62,16 @@ class Pending:
         return out
 
 
+@dataclass(frozen=True)
+class TaskDiff:
+    """A changed task of one host and its diff (``--diff``) as the callback rendered it:
+    unified diff text, "" when the module gave none, never the text of a ``no_log`` task."""
+
+    task: str
+    diff: str = ""
+    no_log: bool = False
+
+
 @dataclass
 class DeployResult:
     returncode: int
@@ -69,6 +79,7 @@ class DeployResult:
     changed_tasks: dict[str, list[str]] = field(default_factory=dict)
     output: str = ""
     pending: Pending | None = None
+    changed_diffs: dict[str, list[TaskDiff]] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -179,6 +190,33 @@ def read_summary(path: Path) -> tuple[list[HostSummary], dict[str, list[str]]]:
     return hosts, dict(data.get("changed_tasks", {}))
 
 
+def read_diffs(path: Path) -> dict[str, list[TaskDiff]]:
+    """The changed tasks per host with their diffs; from ``changed_tasks`` without diffs when
+    the summary has no ``changed_diffs`` (a callback older than it), {} without a summary."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    diffs = data.get("changed_diffs")
+    if not isinstance(diffs, dict):
+        tasks = data.get("changed_tasks")
+        return {
+            host: [TaskDiff(str(name)) for name in names]
+            for host, names in (tasks.items() if isinstance(tasks, dict) else ())
+        }
+    return {
+        host: [
+            TaskDiff(str(e.get("task", "")), str(e.get("diff") or ""), bool(e.get("no_log")))
+            for e in entries
+            if isinstance(e, dict)
+        ]
+        for host, entries in diffs.items()
+        if isinstance(entries, list)
+    }
+
+
 def vault_password_args(inventory: Inventory) -> list[str]:
     """``--vault-password-file`` when the inventory names one (``pdic_vault_password_file``,
     checked by :func:`pdic.vault.password_file`); Ansible runs it if it is a script."""
@@ -287,4 +325,5 @@ def deploy(
         )
         output = f"{proc.stdout or ''}{proc.stderr or ''}"
         hosts, changed_tasks = read_summary(summary)
-    return DeployResult(proc.returncode, hosts, changed_tasks, output, pending)
+        diffs = read_diffs(summary)
+    return DeployResult(proc.returncode, hosts, changed_tasks, output, pending, diffs)

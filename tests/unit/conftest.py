@@ -5,6 +5,7 @@ need the lab's vault password, as `pdic deploy` passes it. On a fresh clone ther
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +59,14 @@ def _no_maintenance_windows(monkeypatch: pytest.MonkeyPatch) -> None:
         return request
 
     monkeypatch.setattr(pdic.maint, "http_request", no_alertmanager)
+
+
+@pytest.fixture
+def no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any process a test starts fails it (a unit test runs no Ansible and reaches no host)."""
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError(f"a unit test started a process: {args}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)

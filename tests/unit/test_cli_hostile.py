@@ -406,6 +406,38 @@ HOSTILE: list[tuple[str, list[str], str]] = [
     ("deploy-tags-empty", ["deploy", "-i", "{inv}", "--tags", ""], "--tags: '' is empty"),
     ("deploy-skip-tags-commas", ["deploy", "-i", "{inv}", "--skip-tags", ","], "names nothing"),
     ("deploy-unknown-option", ["deploy", "-i", "{inv}", "--bogus"], "No such option: --bogus"),
+    # drift
+    ("drift-limit", ["drift", "-i", "{inv}", "-l", "nosuch"], "'nosuch' matches no"),
+    ("drift-limit-injection", ["drift", "-i", "{inv}", "--limit=-e"], "'-e' matches no"),
+    ("drift-inventory-missing", ["drift", "-i", "{missing}"], "no such inventory"),
+    (
+        "drift-metrics-file-is-a-dir",
+        ["drift", "-i", "{inv}", "--metrics-file", "{dir}"],
+        "--metrics-file: ",
+    ),
+    (
+        "drift-metrics-file-missing-dir",
+        ["drift", "-i", "{inv}", "--metrics-file", "{missing}/drift.prom"],
+        "does not exist",
+    ),
+    (
+        "drift-metrics-file-under-a-file",
+        ["drift", "-i", "{inv}", "--metrics-file", "{under_file}"],
+        "is not a directory",
+    ),
+    ("drift-metrics-file-fifo", ["drift", "-i", "{inv}", "--metrics-file", "{fifo}"], "regular"),
+    ("drift-metrics-file-empty", ["drift", "-i", "{inv}", "--metrics-file", ""], "is empty"),
+    (
+        "drift-metrics-file-newline",
+        ["drift", "-i", "{inv}", "--metrics-file", "x\ny"],
+        "control character",
+    ),
+    (
+        "drift-metrics-file-and-no-publish",
+        ["drift", "-i", "{inv}", "--metrics-file", "{dir}/x.prom", "--no-publish"],
+        "give one of them",
+    ),
+    ("drift-unknown-option", ["drift", "-i", "{inv}", "--check"], "No such option: --check"),
 ]
 
 

@@ -11,7 +11,8 @@ Runbooks (monitoring/runbooks/<Alert>.md) are bilingual: the Vietnamese part fir
 staff read it first), then the English one, each with the same four sections under fixed
 headings, the same commands (every code span of one part is in the other), and the alert's
 severity and team as the rules set them. Every ``pdic`` command a runbook gives exists in the
-CLI with the options it uses, and every pdic or pgBackRest unit it names is one a role installs.
+CLI with the options it uses, and every pdic or pgBackRest unit it names is one a role installs
+(or contrib/systemd ships for the control machine).
 """
 
 from __future__ import annotations
@@ -213,16 +214,18 @@ def test_runbook_pdic_commands_exist(page: str, command: str) -> None:
 
 
 def _units_installed() -> set[str]:
-    """Units the roles write (their templates under etc/systemd/system), by file name."""
+    """Units the roles write (their templates under etc/systemd/system) and those pdic ships
+    for the control machine (contrib/systemd), by file name."""
     return {
         p.name.removesuffix(".j2")
         for p in (ROOT / "roles").glob("*/templates/etc/systemd/system/*.j2")
-    }
+    } | {p.name for p in (ROOT / "contrib" / "systemd").glob("*.*")}
 
 
 def test_runbook_units_are_the_roles_units() -> None:
-    """pdic's and pgBackRest's unit names in the runbooks are those the roles install
-    (pgbackrest-backup@full.service is an instance of pgbackrest-backup@.service)."""
+    """pdic's and pgBackRest's unit names in the runbooks are those the roles install, or
+    contrib/systemd for the control machine (pgbackrest-backup@full.service is an instance of
+    pgbackrest-backup@.service)."""
     installed = _units_installed()
     named = re.compile(r"\b((?:pdic|pgbackrest)-[a-z0-9@.-]*?)(\.service|\.timer)\b")
     wrong = []

@@ -130,6 +130,12 @@ def test_an_existing_report_directory_keeps_its_mode(tmp_path: Path) -> None:
         ),
         ("export DB_PASS=x other=1", f"export DB_PASS={REDACTED}"),
         ("Secret_Key:abc", f"Secret_Key:{REDACTED}"),
+        ("auth_token = abc", f"auth_token = {REDACTED}"),
+        # lines of a unified diff (`pdic drift`)
+        ("-password = old", f"-password = {REDACTED}"),
+        ("+API_TOKEN=new", f"+API_TOKEN={REDACTED}"),
+        ('-    "db_pass": "x",', f'-    "db_pass": "{REDACTED}",'),
+        ("--- before: /etc/pdic/app.env",) * 2,
         # not settings, or not secret-looking: left alone
         ("/etc/ssh/ssh_host_ed25519_key: 600 root root",) * 2,
         ("HostKey /etc/ssh/ssh_host_rsa_key",) * 2,
