@@ -216,7 +216,6 @@ SERIES_ABSENT_BY_DESIGN = {
     "node_timex_offset_seconds": "as node_timex_sync_status",
     "pdic_drift_changed_tasks": "written by the first `pdic drift` (pdic_drift.prom on the "
     "monitoring host); a freshly deployed lab has none",
-    "pdic_drift_last_run_timestamp_seconds": "as pdic_drift_changed_tasks",
 }
 # Series that every host of its job must have (not only some of them).
 EVERY_HOST = {
