@@ -195,6 +195,9 @@ def test_hardening_names_every_bad_input(tmp_path: Path) -> None:
         "hardening_log_forwarding": True,
         "hardening_log_server": "nosuch",
         "hardening_sysctl_network": {"net.ipv4.ip_forward": "off"},
+        "hardening_umask": "u=rwx",
+        "hardening_login_banner": "Debian \\s \\r\n",
+        "hardening_package_tools": ["debsums", "Apt Show"],
         "hardening_file_permissions": [
             {"path": "/etc/shadow", "mode": "0640", "owner": "root", "group": "shadow"},
             {"path": "/etc/gshadow", "mode": "640", "owner": "root", "group": "shadow"},
@@ -211,6 +214,10 @@ def test_hardening_names_every_bad_input(tmp_path: Path) -> None:
         "hardening_log_server must name a host of the inventory when hardening_log_forwarding is on"
         " (got 'nosuch'; set hardening_log_forwarding: false to send logs nowhere)",
         "hardening_sysctl_network and hardening_sysctl_kernel values must be whole numbers",
+        "hardening_umask must be an octal umask such as '027' or empty (got 'u=rwx') and"
+        " hardening_password_hash_rounds 0 or 1000..999999999 (got 65536)",
+        "hardening_login_banner must not contain a backslash: getty reads \\-escapes in /etc/issue",
+        "hardening_package_tools must list Debian package names, got ['debsums', 'Apt Show']",
         "hardening_file_permissions entries need path (absolute), mode ('0640'), owner and group;"
         " got {'path': '/etc/gshadow', 'mode': '640', 'owner': 'root', 'group': 'shadow'}",
     )
@@ -429,6 +436,7 @@ def test_ssh_hardening_accepts_good_input(tmp_path: Path) -> None:
 def test_ssh_hardening_names_every_bad_input(tmp_path: Path) -> None:
     variables = _ssh_vars(
         ssh_hardening_log_level="LOUD",
+        ssh_hardening_max_sessions=1,
         ssh_hardening_root_login_from=["control.example"],
     )
     message = _failure(_run("ssh_hardening", variables, tmp_path))
@@ -437,6 +445,7 @@ def test_ssh_hardening_names_every_bad_input(tmp_path: Path) -> None:
         "ssh_hardening_permit_root_login must be no, prohibit-password, forced-commands-only or"
         " yes,",
         "ssh_hardening_log_level an sshd LogLevel",
+        "ssh_hardening_max_sessions at least 2 (Ansible multiplexes its connection)",
         "ssh_hardening_root_login_from must list addresses or CIDRs, got ['control.example']",
     )
     assert "locked out" not in message

@@ -702,6 +702,324 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, object], str, str]] = [
 ]
 
 
+# Outputs of the hardening toggles' checks. Debian 12's own files where a case says "Debian";
+# "role" is what roles/hardening writes.
+DEBIAN_ISSUE = "Debian GNU/Linux 12 \\n \\l\n\n"
+DEBIAN_ISSUE_NET = "Debian GNU/Linux 12\n"
+ROLE_BANNER = (
+    "CẢNH BÁO: Hệ thống thông tin này chỉ dành cho người sử dụng được cấp quyền. Mọi truy cập\n"
+    "và thao tác đều được ghi nhật ký và giám sát. Truy cập hoặc sử dụng trái phép sẽ bị xử lý\n"
+    "theo quy định của pháp luật.\n\n"
+    "WARNING: This information system is for authorised users only. All access and activity is\n"
+    "logged and monitored. Unauthorised access or use is prohibited and will be dealt with\n"
+    "according to the law.\n"
+)
+# login.defs lines as Debian 12 ships them (UMASK set, the rounds commented out), then the role's.
+DEBIAN_LOGIN_DEFS = (
+    "UMASK\t\t022\nPASS_MAX_DAYS\t99999\nENCRYPT_METHOD SHA512\n"
+    "#SHA_CRYPT_MIN_ROUNDS 5000\n#SHA_CRYPT_MAX_ROUNDS 5000\n"
+)
+ROLE_LOGIN_DEFS = (
+    "UMASK\t027\nPASS_MAX_DAYS\t90\nENCRYPT_METHOD SHA512\n"
+    "SHA_CRYPT_MIN_ROUNDS\t65536\nSHA_CRYPT_MAX_ROUNDS\t65536\n"
+)
+LIMITS = "cat /etc/security/limits.conf /etc/security/limits.d/*.conf 2>/dev/null"
+# Debian 12's limits.conf holds only comments, among them the example `#*  soft  core  0`.
+DEBIAN_LIMITS = (
+    "#<domain>      <type>  <item>         <value>\n#*               soft    core            0\n"
+)
+ROLE_LIMITS = DEBIAN_LIMITS + "*    hard    core    0\n*    soft    core    0\n"
+COREDUMP = "systemd-analyze cat-config systemd/coredump.conf"
+# systemd-coredump's own file (all commented out), then the role's drop-in, as cat-config shows.
+COREDUMP_DEBIAN = (
+    "# /etc/systemd/coredump.conf\n[Coredump]\n#Storage=external\n#ProcessSizeMax=1G\n"
+)
+COREDUMP_ROLE = (
+    COREDUMP_DEBIAN
+    + "\n# /etc/systemd/coredump.conf.d/pdic.conf\n[Coredump]\nStorage=none\nProcessSizeMax=0\n"
+)
+DPKG = "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' "
+NEEDRESTART = "cat /etc/needrestart/needrestart.conf /etc/needrestart/conf.d/*.conf 2>/dev/null"
+# needrestart.conf of Debian 12 keeps its restart mode commented out (interactive).
+NEEDRESTART_DEBIAN = "#$nrconf{restart} = 'i';\n"
+SYSTEMCTL_UNITS = {
+    "systemctl is-enabled acct.service": "enabled\n",
+    "systemctl is-active acct.service": "active\n",
+}
+
+
+def _pam_session(module: str) -> str:
+    return (
+        "grep -Es '^[[:space:]]*[a-z]+[[:space:]].*"
+        + module.replace(".", "\\.")
+        + "' /etc/pam.d/common-session"
+    )
+
+
+CASES += [
+    (
+        "banner: Debian's issue files show the system and warn of nothing",
+        "accounts_login_banner",
+        {},
+        {"cat -- /etc/issue": DEBIAN_ISSUE, "cat -- /etc/issue.net": DEBIAN_ISSUE_NET},
+        "fail",
+        "/etc/issue holds 0 of the warning words",
+    ),
+    (
+        "banner: the role's text in both files",
+        "accounts_login_banner",
+        {},
+        {"cat -- /etc/issue": ROLE_BANNER, "cat -- /etc/issue.net": ROLE_BANNER},
+        "pass",
+        "legal banner in /etc/issue, /etc/issue.net",
+    ),
+    (
+        "banner: a warning that also prints the kernel release",
+        "accounts_login_banner",
+        {"paths": ["/etc/issue"]},
+        {"cat -- /etc/issue": ROLE_BANNER + "Kernel \\r on \\m\n"},
+        "fail",
+        "/etc/issue shows the system's name or version",
+    ),
+    (
+        "banner: missing file",
+        "accounts_login_banner",
+        {"paths": ["/etc/issue.net"]},
+        {"cat -- /etc/issue.net": (1, "", "cat: /etc/issue.net: No such file or directory")},
+        "fail",
+        "/etc/issue.net is missing or empty",
+    ),
+    (
+        "umask: Debian's 022",
+        "accounts_default_umask",
+        {},
+        {"cat /etc/login.defs": DEBIAN_LOGIN_DEFS},
+        "fail",
+        "UMASK is 022, must remove at least the bits of 027",
+    ),
+    (
+        "umask: the role's 027",
+        "accounts_default_umask",
+        {},
+        {"cat /etc/login.defs": ROLE_LOGIN_DEFS},
+        "pass",
+        "UMASK 027",
+    ),
+    (
+        "umask: 077 is stricter than 027",
+        "accounts_default_umask",
+        {},
+        {"cat /etc/login.defs": "UMASK 077\n"},
+        "pass",
+        "UMASK 077",
+    ),
+    (
+        "umask: 007 leaves group write",
+        "accounts_default_umask",
+        {},
+        {"cat /etc/login.defs": "UMASK\t0007\n"},
+        "fail",
+        "UMASK is 0007",
+    ),
+    (
+        "hash rounds: commented out in Debian",
+        "accounts_password_hash_rounds",
+        {},
+        {"cat /etc/login.defs": DEBIAN_LOGIN_DEFS},
+        "fail",
+        "SHA_CRYPT_MIN_ROUNDS is not set (5000 rounds); SHA_CRYPT_MAX_ROUNDS is not set",
+    ),
+    (
+        "hash rounds: the role's 65536",
+        "accounts_password_hash_rounds",
+        {},
+        {"cat /etc/login.defs": ROLE_LOGIN_DEFS},
+        "pass",
+        "SHA_CRYPT_MIN_ROUNDS 65536, SHA_CRYPT_MAX_ROUNDS 65536",
+    ),
+    (
+        "hash rounds: a low minimum",
+        "accounts_password_hash_rounds",
+        {},
+        {"cat /etc/login.defs": "SHA_CRYPT_MIN_ROUNDS 5000\nSHA_CRYPT_MAX_ROUNDS 100000\n"},
+        "fail",
+        "SHA_CRYPT_MIN_ROUNDS is 5000, must be >= 65536",
+    ),
+    (
+        "pam_tmpdir: not in Debian's common-session",
+        "accounts_pam_tmpdir",
+        {},
+        {_pam_session("pam_tmpdir.so"): (1, "")},
+        "fail",
+        "pam_tmpdir is not in /etc/pam.d/common-session",
+    ),
+    (
+        "pam_tmpdir: added by libpam-tmpdir's profile",
+        "accounts_pam_tmpdir",
+        {},
+        {_pam_session("pam_tmpdir.so"): "session\toptional\t\t\tpam_tmpdir.so \n"},
+        "pass",
+        "pam_tmpdir.so",
+    ),
+    (
+        "core dumps: Debian (only the commented example, coredump unset)",
+        "files_core_dumps_disabled",
+        {},
+        {LIMITS: DEBIAN_LIMITS, COREDUMP: COREDUMP_DEBIAN},
+        "fail",
+        "no '* hard core 0' in /etc/security/limits.conf or limits.d; coredump.conf "
+        "Storage=unset, must be none; coredump.conf ProcessSizeMax=unset, must be 0",
+    ),
+    (
+        "core dumps: the role's limits and drop-in",
+        "files_core_dumps_disabled",
+        {},
+        {LIMITS: ROLE_LIMITS, COREDUMP: COREDUMP_ROLE},
+        "pass",
+        "* hard core 0",
+    ),
+    (
+        "core dumps: a later file raises the hard limit again",
+        "files_core_dumps_disabled",
+        {},
+        {LIMITS: ROLE_LIMITS + "*  -  core  unlimited\n", COREDUMP: COREDUMP_ROLE},
+        "fail",
+        "'* hard core' is unlimited, must be 0",
+    ),
+    (
+        "core dumps: a limit for one user only does not count",
+        "files_core_dumps_disabled",
+        {},
+        {LIMITS: "postgres hard core 0\n", COREDUMP: (1, "", "No files found")},
+        "fail",
+        "no '* hard core 0'",
+    ),
+    (
+        "suid core dumps: 2 (dumps readable by root only)",
+        "files_suid_core_dumps_disabled",
+        {},
+        {sysctl_cmd("fs.suid_dumpable"): "fs.suid_dumpable = 2\n"},
+        "fail",
+        "fs.suid_dumpable = 2, must be 0",
+    ),
+    (
+        "suid core dumps: 0",
+        "files_suid_core_dumps_disabled",
+        {},
+        {sysctl_cmd("fs.suid_dumpable"): "fs.suid_dumpable = 0\n"},
+        "pass",
+        "fs.suid_dumpable = 0",
+    ),
+    (
+        "process accounting: acct not installed",
+        "logging_process_accounting",
+        {},
+        {
+            "systemctl is-enabled acct.service": (1, "", "Failed to get unit file state"),
+            "systemctl is-active acct.service": (3, "inactive\n"),
+        },
+        "fail",
+        "acct.service is unknown; acct.service is inactive",
+    ),
+    (
+        "process accounting: running",
+        "logging_process_accounting",
+        {},
+        SYSTEMCTL_UNITS,
+        "pass",
+        "acct.service enabled and active",
+    ),
+    (
+        "sysstat: installed, collection off (Debian's default)",
+        "logging_sysstat_enabled",
+        {},
+        {
+            "grep -s '^ENABLED=' /etc/default/sysstat": 'ENABLED="false"\n',
+            "systemctl is-enabled sysstat.service": "enabled\n",
+            "systemctl is-active sysstat.service": "active\n",
+        },
+        "fail",
+        "/etc/default/sysstat ENABLED=false",
+    ),
+    (
+        "sysstat: enabled and running",
+        "logging_sysstat_enabled",
+        {},
+        {
+            "grep -s '^ENABLED=' /etc/default/sysstat": 'ENABLED="true"\n',
+            "systemctl is-enabled sysstat.service": "enabled\n",
+            "systemctl is-active sysstat.service": "active\n",
+        },
+        "pass",
+        'ENABLED="true"',
+    ),
+    (
+        "needrestart: not installed",
+        "updates_needrestart_list_only",
+        {},
+        {DPKG + "needrestart": (1, "", "dpkg-query: no packages found matching needrestart")},
+        "fail",
+        "needrestart is not installed",
+    ),
+    (
+        "needrestart: Debian's interactive default",
+        "updates_needrestart_list_only",
+        {},
+        {DPKG + "needrestart": "needrestart installed\n", NEEDRESTART: NEEDRESTART_DEBIAN},
+        "fail",
+        "$nrconf{restart} is 'i', must be 'l' (list only)",
+    ),
+    (
+        "needrestart: the role's list mode in conf.d",
+        "updates_needrestart_list_only",
+        {},
+        {
+            DPKG + "needrestart": "needrestart installed\n",
+            NEEDRESTART: NEEDRESTART_DEBIAN + "# Ansible managed\n$nrconf{restart} = 'l';\n",
+        },
+        "pass",
+        "$nrconf{restart} = 'l'",
+    ),
+    (
+        "needrestart: a later file switches to automatic restarts",
+        "updates_needrestart_list_only",
+        {},
+        {
+            DPKG + "needrestart": "needrestart installed\n",
+            NEEDRESTART: "$nrconf{restart} = 'l';\n$nrconf{restart} = \"a\";\n",
+        },
+        "fail",
+        "$nrconf{restart} is 'a'",
+    ),
+    (
+        "package tools: debsums missing",
+        "updates_package_tools",
+        {},
+        {
+            DPKG + "apt-listchanges debsums apt-show-versions": (
+                1,
+                "apt-listchanges installed\napt-show-versions installed\n",
+                "dpkg-query: no packages found matching debsums",
+            )
+        },
+        "fail",
+        "not installed: ['debsums']",
+    ),
+    (
+        "package tools: all installed",
+        "updates_package_tools",
+        {},
+        {
+            DPKG + "apt-listchanges debsums apt-show-versions": (
+                "apt-listchanges installed\ndebsums installed\napt-show-versions installed\n"
+            )
+        },
+        "pass",
+        "installed: apt-listchanges, debsums, apt-show-versions",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "params", "replies", "status", "message"),
     [pytest.param(*case[1:], id=case[0]) for case in CASES],

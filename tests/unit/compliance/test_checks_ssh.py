@@ -59,6 +59,12 @@ EXPECTED = {
     "ssh_permit_user_environment_disabled": ("pass", "pass"),
     "ssh_log_level": ("pass", "pass"),
     "ssh_access_restricted": ("fail", "pass"),
+    "ssh_banner": ("fail", "fail"),
+    "ssh_max_sessions": ("fail", "fail"),
+    "ssh_compression_disabled": ("fail", "fail"),
+    "ssh_tcp_keepalive_disabled": ("fail", "fail"),
+    "ssh_x11_forwarding_disabled": ("fail", "pass"),
+    "ssh_agent_forwarding_disabled": ("fail", "fail"),
 }
 
 
@@ -234,3 +240,24 @@ def test_sshd_unreadable_is_an_error() -> None:
 )
 def test_sshd_seconds(text: str, seconds: int | None) -> None:
     assert sshd_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("ssh_banner", "banner is 'none', must be '/etc/issue.net'"),
+        ("ssh_max_sessions", "MaxSessions is 10, must be <= 4"),
+        ("ssh_compression_disabled", "compression is 'yes', must be 'no'"),
+        ("ssh_tcp_keepalive_disabled", "tcpkeepalive is 'yes', must be 'no'"),
+        ("ssh_x11_forwarding_disabled", "x11forwarding is 'yes', must be 'no'"),
+        ("ssh_agent_forwarding_disabled", "allowagentforwarding is 'yes', must be 'no'"),
+    ],
+)
+def test_debian_defaults_fail_the_session_settings_naming_them(name: str, message: str) -> None:
+    assert registry()[name](sshd(DEFAULT)).message == message
+
+
+def test_the_roles_session_settings_are_named_when_they_pass() -> None:
+    assert registry()["ssh_max_sessions"](sshd(ROLE)).message == "MaxSessions 4"
+    assert registry()["ssh_banner"](sshd(ROLE)).message == "banner /etc/issue.net"
+    assert registry()["ssh_max_sessions"](sshd(ROLE), maximum=2).status == "fail"

@@ -259,3 +259,89 @@ def accounts_sudo_group_members(
         [f"sudo group has members outside the allowed list: {extra}"] if extra else [],
         f"sudo group: {members}",
     )
+
+
+BANNER_FILES = ("/etc/issue", "/etc/issue.net")
+BANNER_WORDS = ("warning", "authori", "monitor", "logged", "law", "prohibit", "cảnh báo")
+"""Words of a legal warning (English word stems, and the Vietnamese heading)."""
+SYSTEM_ESCAPES = re.compile(r"\\[mrsv]")
+"""getty escapes that print the machine, release, system name and version."""
+
+
+@check("accounts_login_banner")
+def accounts_login_banner(
+    host: HostLike,
+    *,
+    paths: Sequence[str] = BANNER_FILES,
+    keywords: Sequence[str] = BANNER_WORDS,
+    min_keywords: int = 3,
+) -> CheckOutcome:
+    """The login banners warn that access is for authorised users and is monitored.
+
+    Each file must hold at least ``min_keywords`` of ``keywords`` (case-insensitive) and no
+    getty escape that shows the system's name or version (\\m, \\r, \\s, \\v).
+    """
+    probe = Probe(host)
+    problems = []
+    for path in paths:
+        result = probe.run("cat -- %s", path)
+        text = result.stdout
+        if result.rc != 0 or not text.strip():
+            problems.append(f"{path} is missing or empty")
+            continue
+        found = [word for word in keywords if word in text.lower()]
+        if len(found) < min_keywords:
+            problems.append(
+                f"{path} holds {len(found)} of the warning words {list(keywords)}, "
+                f"must hold >= {min_keywords}"
+            )
+        if SYSTEM_ESCAPES.search(text):
+            problems.append(f"{path} shows the system's name or version (\\m, \\r, \\s or \\v)")
+    return probe.verdict(problems, f"legal banner in {', '.join(paths)}")
+
+
+def umask_value(text: str | None) -> int | None:
+    """An octal umask (``027``, ``0027``) as a number; None when it is not one."""
+    if text is None or not re.fullmatch(r"0?[0-7]{3}", text):
+        return None
+    return int(text, 8)
+
+
+@check("accounts_default_umask")
+def accounts_default_umask(host: HostLike, *, umask: str = "027") -> CheckOutcome:
+    """login.defs' UMASK removes at least the bits of ``umask`` (no access for others)."""
+    probe = Probe(host)
+    wanted = umask_value(umask)
+    if wanted is None:
+        raise ValueError(f"umask must be octal such as '027', not {umask!r}")
+    configured = login_defs(probe).get("UMASK", "022")
+    value = umask_value(configured)
+    if value is None or value & wanted != wanted:
+        return probe.failed(f"UMASK is {configured}, must remove at least the bits of {umask}")
+    return probe.passed(f"UMASK {configured}")
+
+
+@check("accounts_password_hash_rounds")
+def accounts_password_hash_rounds(host: HostLike, *, min_rounds: int = 65536) -> CheckOutcome:
+    """SHA-512 crypt uses at least ``min_rounds`` rounds (SHA_CRYPT_MIN/MAX_ROUNDS)."""
+    probe = Probe(host)
+    settings = login_defs(probe)
+    problems = []
+    for key in ("SHA_CRYPT_MIN_ROUNDS", "SHA_CRYPT_MAX_ROUNDS"):
+        rounds = as_int(settings.get(key))
+        if rounds is None:
+            problems.append(f"{key} is not set (5000 rounds)")
+        elif rounds < min_rounds:
+            problems.append(f"{key} is {rounds}, must be >= {min_rounds}")
+    keys = ("SHA_CRYPT_MIN_ROUNDS", "SHA_CRYPT_MAX_ROUNDS")
+    return probe.verdict(problems, ", ".join(f"{k} {settings.get(k)}" for k in keys))
+
+
+@check("accounts_pam_tmpdir")
+def accounts_pam_tmpdir(host: HostLike) -> CheckOutcome:
+    """Each login session gets its own temporary directory (pam_tmpdir in common-session)."""
+    probe = Probe(host)
+    lines = pam_lines(probe, "common-session", "pam_tmpdir.so")
+    if not lines:
+        return probe.failed("pam_tmpdir is not in /etc/pam.d/common-session")
+    return probe.passed(lines[0])

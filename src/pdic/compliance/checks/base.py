@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -179,6 +179,35 @@ def stale_paths(probe: Probe, paths: Sequence[str], max_age_hours: int, what: st
     return problems
 
 
+def sysctl_check(host: HostLike, expected: Mapping[str, str]) -> CheckOutcome:
+    """Each sysctl in ``expected`` has its value; a key the kernel lacks (no IPv6) is skipped."""
+    probe = Probe(host)
+    keys = sorted(expected)
+    result = probe.run("sysctl " + " ".join(["%s"] * len(keys)), *keys)
+    found: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            found[key.strip()] = value.strip()
+    if not found:
+        return probe.error("sysctl printed no value")
+    problems = [
+        f"{key} = {found[key]}, must be {want}"
+        for key, want in expected.items()
+        if key in found and found[key] != str(want)
+    ]
+    return probe.verdict(problems, ", ".join(f"{k} = {found[k]}" for k in keys if k in found))
+
+
+DPKG_STATUS = "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' "
+
+
+def installed_packages(probe: Probe, packages: Collection[str]) -> set[str]:
+    """Which of ``packages`` dpkg has installed (one dpkg-query for all of them)."""
+    result = probe.run(DPKG_STATUS + " ".join(["%s"] * len(packages)), *packages)
+    return {line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")}
+
+
 def in_container(probe: Probe) -> str | None:
     """The container technology the host runs in (``systemd-nspawn``, ...), or None."""
     result = probe.run("systemd-detect-virt --container")
@@ -197,6 +226,16 @@ def key_values(text: str, sep: str = "=") -> dict[str, str]:
         if sep in line:
             key, value = line.split(sep, 1)
             out[key.strip()] = value.strip()
+    return out
+
+
+def limits_entries(text: str) -> list[tuple[str, str, str, str]]:
+    """``domain type item value`` lines of limits.conf files, in order, comments skipped."""
+    out = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) == 4:
+            out.append((words[0], words[1], words[2], words[3]))
     return out
 
 

@@ -1,4 +1,5 @@
-"""File checks: modes and owners of sensitive files, world-writable files, SUID inventory.
+"""File checks: modes and owners of sensitive files, world-writable files, SUID inventory, core
+dumps (files that can hold any secret a crashed process had in memory).
 
 Modes are compared as "no more than": a check fails when the file grants a permission bit the
 limit does not (``/etc/shadow`` at 0600 passes a 0640 limit; at 0644 it fails).
@@ -8,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
+from pdic.compliance.checks.base import (
+    CheckOutcome,
+    HostLike,
+    Probe,
+    check,
+    key_values,
+    limits_entries,
+    sysctl_check,
+)
 
 SYSTEM_PATHS = ("/etc", "/usr", "/boot", "/opt", "/srv", "/var/lib", "/var/spool", "/root")
 
@@ -178,3 +187,42 @@ def files_suid_sgid_inventory(
         [f"setuid/setgid programs outside the approved list: {extra}"] if extra else [],
         f"{len(found)} setuid/setgid programs, all approved",
     )
+
+
+LIMITS_FILES = "cat /etc/security/limits.conf /etc/security/limits.d/*.conf 2>/dev/null"
+COREDUMP_CONF = "systemd-analyze cat-config systemd/coredump.conf"
+
+
+@check("files_core_dumps_disabled")
+def files_core_dumps_disabled(host: HostLike) -> CheckOutcome:
+    """No core dump is written: ``* hard core 0`` for logins, systemd-coredump keeps nothing.
+
+    pam_limits reads limits.conf, then limits.d in order: the last ``*`` hard (or ``-``) core
+    line counts. systemd-coredump's settings are read after every drop-in.
+    """
+    probe = Probe(host)
+    problems = []
+    hard = [
+        value
+        for domain, kind, item, value in limits_entries(probe.run(LIMITS_FILES).stdout)
+        if domain == "*" and item == "core" and kind in ("hard", "-")
+    ]
+    if not hard:
+        problems.append("no '* hard core 0' in /etc/security/limits.conf or limits.d")
+    elif hard[-1] != "0":
+        problems.append(f"'* hard core' is {hard[-1]}, must be 0")
+    result = probe.run(COREDUMP_CONF)
+    if result.rc != 0:
+        problems.append("systemd-coredump's configuration cannot be read")
+    else:
+        settings = key_values(result.stdout)
+        for key, want in (("Storage", "none"), ("ProcessSizeMax", "0")):
+            if settings.get(key) != want:
+                problems.append(f"coredump.conf {key}={settings.get(key, 'unset')}, must be {want}")
+    return probe.verdict(problems, "* hard core 0; coredump Storage=none, ProcessSizeMax=0")
+
+
+@check("files_suid_core_dumps_disabled")
+def files_suid_core_dumps_disabled(host: HostLike) -> CheckOutcome:
+    """setuid programs never dump core (fs.suid_dumpable = 0)."""
+    return sysctl_check(host, {"fs.suid_dumpable": "0"})

@@ -1,8 +1,10 @@
-"""Logging checks: journald, auditd rules, retention, forwarding, time synchronisation.
+"""Logging checks: journald, auditd rules, retention, forwarding, time synchronisation, process
+accounting and system activity (sysstat).
 
-auditd cannot run inside a container (the kernel's audit subsystem is the host's): the
-catalogue marks those controls ``container: not_applicable`` and the evaluator reports them so;
-the checks themselves just read ``auditctl -l``.
+auditd and process accounting cannot run inside a container (the kernel's audit subsystem and
+the acct() call are the host's): the catalogue marks those controls ``container:
+not_applicable`` and the evaluator reports them so; the checks themselves just read
+``auditctl -l`` and systemd.
 """
 
 from __future__ import annotations
@@ -283,3 +285,32 @@ def logging_change_journal_received(
     if not problems and found == 0:
         problems.append(f"no record of pdic's change journal under {', '.join(paths)}")
     return probe.verdict(problems, f"{found} change journal record(s) received")
+
+
+def unit_running(probe: Probe, unit: str) -> list[str]:
+    """A problem line for each of enabled and active that ``unit`` is not."""
+    problems = []
+    for verb, wanted in (("is-enabled", "enabled"), ("is-active", "active")):
+        state = probe.run(f"systemctl {verb} %s", unit).stdout.strip() or "unknown"
+        if state != wanted:
+            problems.append(f"{unit} is {state}")
+    return problems
+
+
+@check("logging_process_accounting")
+def logging_process_accounting(host: HostLike) -> CheckOutcome:
+    """Process accounting (acct) records every command run: acct.service enabled and active."""
+    probe = Probe(host)
+    return probe.verdict(unit_running(probe, "acct.service"), "acct.service enabled and active")
+
+
+@check("logging_sysstat_enabled")
+def logging_sysstat_enabled(host: HostLike) -> CheckOutcome:
+    """sysstat collects system activity: ENABLED="true" and sysstat.service enabled and active."""
+    probe = Probe(host)
+    result = probe.run("grep -s '^ENABLED=' /etc/default/sysstat")
+    lines = result.stdout.splitlines()
+    enabled = lines[-1].split("=", 1)[1].strip().strip("\"'") if lines else ""
+    problems = [] if enabled == "true" else [f"/etc/default/sysstat ENABLED={enabled or 'unset'}"]
+    problems += unit_running(probe, "sysstat.service")
+    return probe.verdict(problems, 'ENABLED="true", sysstat.service enabled and active')

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
+from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check, sysctl_check
 
 
 def nft_ruleset(probe: Probe) -> list[dict[str, Any]] | None:
@@ -144,26 +144,6 @@ def network_no_unexpected_listeners(
         [f"unexpected listeners: {sorted(set(unexpected))}"] if unexpected else [],
         "only allowed ports listen",
     )
-
-
-def sysctl_check(host: HostLike, expected: Mapping[str, str]) -> CheckOutcome:
-    """Each sysctl in ``expected`` has its value; a key the kernel lacks (no IPv6) is skipped."""
-    probe = Probe(host)
-    keys = sorted(expected)
-    result = probe.run("sysctl " + " ".join(["%s"] * len(keys)), *keys)
-    found: dict[str, str] = {}
-    for line in result.stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            found[key.strip()] = value.strip()
-    if not found:
-        return probe.error("sysctl printed no value")
-    problems = [
-        f"{key} = {found[key]}, must be {want}"
-        for key, want in expected.items()
-        if key in found and found[key] != str(want)
-    ]
-    return probe.verdict(problems, ", ".join(f"{k} = {found[k]}" for k in keys if k in found))
 
 
 def _both(template: str, value: str, families: Sequence[str] = ("ipv4", "ipv6")) -> dict[str, str]:

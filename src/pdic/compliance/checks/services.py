@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
+from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check, installed_packages
 
 UNNEEDED_PACKAGES = (
     "telnetd",
@@ -49,13 +49,7 @@ def services_no_unneeded_packages(
 ) -> CheckOutcome:
     """None of the packages a server of the centre does not need is installed."""
     probe = Probe(host)
-    result = probe.run(
-        "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(["%s"] * len(forbidden)),
-        *forbidden,
-    )
-    installed = [
-        line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")
-    ]
+    installed = sorted(installed_packages(probe, forbidden))
     return probe.verdict(
         [f"unneeded packages installed: {installed}"] if installed else [],
         "no unneeded package installed",

@@ -374,3 +374,46 @@ def ssh_access_restricted(host: HostLike) -> CheckOutcome:
     if not allow:
         return config.probe.failed("neither AllowGroups nor AllowUsers is set")
     return config.probe.passed("; ".join(f"{k} {' '.join(v)}" for k, v in sorted(allow.items())))
+
+
+@check("ssh_banner")
+def ssh_banner(host: HostLike, *, path: str = "/etc/issue.net") -> CheckOutcome:
+    """sshd shows the legal banner file ``path`` before authentication."""
+    return SshdConfig(Probe(host)).expect({"banner": path})
+
+
+@check("ssh_max_sessions")
+def ssh_max_sessions(host: HostLike, *, maximum: int = 4) -> CheckOutcome:
+    """At most ``maximum`` sessions are multiplexed over one SSH connection."""
+    config = SshdConfig(Probe(host))
+    if not config.ok:
+        return config.unreadable()
+    sessions = int(config.get("maxsessions") or "10")
+    return config.probe.verdict(
+        [f"MaxSessions is {sessions}, must be <= {maximum}"] if sessions > maximum else [],
+        f"MaxSessions {sessions}",
+    )
+
+
+@check("ssh_compression_disabled")
+def ssh_compression_disabled(host: HostLike) -> CheckOutcome:
+    """sshd does not compress sessions (Compression no)."""
+    return SshdConfig(Probe(host)).expect({"compression": "no"})
+
+
+@check("ssh_tcp_keepalive_disabled")
+def ssh_tcp_keepalive_disabled(host: HostLike) -> CheckOutcome:
+    """Liveness is probed inside the encrypted channel, not with spoofable TCP keepalives."""
+    return SshdConfig(Probe(host)).expect({"tcpkeepalive": "no"})
+
+
+@check("ssh_x11_forwarding_disabled")
+def ssh_x11_forwarding_disabled(host: HostLike) -> CheckOutcome:
+    """X11 connections are not forwarded (X11Forwarding no)."""
+    return SshdConfig(Probe(host)).expect({"x11forwarding": "no"})
+
+
+@check("ssh_agent_forwarding_disabled")
+def ssh_agent_forwarding_disabled(host: HostLike) -> CheckOutcome:
+    """An administrator's SSH agent is not forwarded to the server (AllowAgentForwarding no)."""
+    return SshdConfig(Probe(host)).expect({"allowagentforwarding": "no"})

@@ -7,7 +7,17 @@ from those lists has no security update left to install.
 
 from __future__ import annotations
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, as_int, check
+import re
+from collections.abc import Sequence
+
+from pdic.compliance.checks.base import (
+    CheckOutcome,
+    HostLike,
+    Probe,
+    as_int,
+    check,
+    installed_packages,
+)
 
 PERIODIC = "/var/lib/apt/periodic"
 
@@ -113,3 +123,46 @@ def updates_no_stale_reboot(host: HostLike, *, max_days: int = 7) -> CheckOutcom
     if age is None or age > max_days:
         return probe.failed(f"reboot required for {age or 0:.1f} days (> {max_days})")
     return probe.passed(f"reboot required since {age:.1f} days (<= {max_days})")
+
+
+NEEDRESTART_CONF = (
+    "cat /etc/needrestart/needrestart.conf /etc/needrestart/conf.d/*.conf 2>/dev/null"
+)
+NRCONF_RESTART = re.compile(r"""^\s*\$nrconf\{restart\}\s*=\s*['"](\w)['"]""")
+
+
+@check("updates_needrestart_list_only")
+def updates_needrestart_list_only(host: HostLike) -> CheckOutcome:
+    """needrestart lists what runs outdated libraries and restarts nothing itself (mode l).
+
+    needrestart reads needrestart.conf, then conf.d/*.conf in order: the last setting counts;
+    with none it asks interactively (i).
+    """
+    probe = Probe(host)
+    if not installed_packages(probe, ["needrestart"]):
+        return probe.failed("needrestart is not installed")
+    modes = [
+        match.group(1)
+        for line in probe.run(NEEDRESTART_CONF).stdout.splitlines()
+        if (match := NRCONF_RESTART.match(line))
+    ]
+    mode = modes[-1] if modes else "i"
+    return probe.verdict(
+        [] if mode == "l" else [f"$nrconf{{restart}} is '{mode}', must be 'l' (list only)"],
+        "$nrconf{restart} = 'l'",
+    )
+
+
+PACKAGE_TOOLS = ("apt-listchanges", "debsums", "apt-show-versions")
+
+
+@check("updates_package_tools")
+def updates_package_tools(
+    host: HostLike, *, packages: Sequence[str] = PACKAGE_TOOLS
+) -> CheckOutcome:
+    """The package audit tools are installed (changelogs, checksums, versions)."""
+    probe = Probe(host)
+    missing = sorted(set(packages) - installed_packages(probe, packages))
+    return probe.verdict(
+        [f"not installed: {missing}"] if missing else [], f"installed: {', '.join(packages)}"
+    )
