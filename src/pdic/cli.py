@@ -390,12 +390,14 @@ def patch_cmd(
                 timeout=timeout,
                 check=check,
                 say=lambda line: typer.echo(f"- {line}"),
+                shown=lambda lines: typer.echo("\n".join(lines)) if lines else None,
             )
         finally:
             transport.close()
 
     def show(report: Report) -> None:
-        for line in report.pending_lines() + report.lines():
+        shown = [] if report.pending_shown else report.pending_lines()
+        for line in shown + report.lines():
             typer.echo(line)
         if not report.ok:
             raise typer.Exit(130 if report.interrupted else 1)
