@@ -277,6 +277,20 @@ HOSTILE: list[tuple[str, list[str], str]] = [
         ["audit", "-i", "{inv}", "--limit=-e", "-o", "{dir}"],
         "'-e' matches",
     ),
+    # agency
+    ("agency-tier", ["agency", "list", "-i", "{inv}", "--tier", "village"], "--tier: 'village'"),
+    ("agency-tier-empty", ["agency", "list", "-i", "{inv}", "--tier", ""], "--tier: '' is not"),
+    ("agency-list-format", ["agency", "list", "-i", "{inv}", "-f", "xml"], "--format: 'xml'"),
+    ("agency-list-no-inventory", ["agency", "list", "-i", "{missing}"], "no such inventory"),
+    ("agency-unknown", ["agency", "show", "nosuch", "-i", "{inv}"], "no agency 'nosuch'"),
+    ("agency-empty", ["agency", "show", "", "-i", "{inv}"], "no agency ''"),
+    ("agency-newline", ["agency", "show", "a\nb", "-i", "{inv}"], "no agency 'a\\nb'"),
+    (
+        "agency-show-format",
+        ["agency", "show", "ubnd-tinh", "-i", "{inv}", "-f", "yaml"],
+        "--format",
+    ),
+    ("agency-show-missing", ["agency", "show", "-i", "{inv}"], "Missing argument"),
     # cert
     (
         "expiring-overflow",
