@@ -522,6 +522,30 @@ def agency_show(
     typer.echo(index.format_show(record, fmt), nl=False)
 
 
+@agency_app.command("add")
+def agency_add(
+    file: Annotated[
+        str, typer.Argument(help="YAML describing the agency (see README: pdic agency).")
+    ],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff of each file; write nothing.")
+    ] = False,
+) -> None:
+    """Write a new agency into the inventory (agency, site, mail), validated before writing."""
+    from pdic.agency import add
+    from pdic.arguments import input_file
+
+    result = add.plan(inventory, input_file("FILE", file))
+    if dry_run:
+        typer.echo(result.diff(), nl=False)
+    else:
+        for path in add.apply(result):
+            typer.echo(f"{path}: written")
+    for note in result.notes:
+        typer.echo(note)
+
+
 @app.command("audit")
 def audit_cmd(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
