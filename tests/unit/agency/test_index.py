@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -103,12 +102,9 @@ def test_thaibinh_counts_match_the_inventory(thaibinh: index.Index) -> None:
     assert served == list(inv.groups["portal"])
 
 
-def test_listing_thaibinh_is_fast(thaibinh: index.Index) -> None:
-    inv = thaibinh.inventory
-    start = time.perf_counter()
-    found = index.index(inv)
+def test_listing_thaibinh_has_a_line_per_agency(thaibinh: index.Index) -> None:
+    found = index.index(thaibinh.inventory)
     text = index.format_list(index.select(found, None), "table")
-    assert time.perf_counter() - start < 1.0
     assert len(text.splitlines()) == 789
 
 
