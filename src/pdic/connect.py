@@ -233,6 +233,13 @@ class _PdicBackend(ParamikoBackend):  # type: ignore[misc]
             elif chan.recv_stderr_ready():
                 err.append(chan.recv_stderr(65536))
             elif chan.exit_status_ready():
+                # The output sent just before the exit status may have arrived after the two
+                # checks above: it is in the channel's buffers by now (paramiko handles the
+                # packets in order), and read before the result is returned.
+                while chan.recv_ready():
+                    out.append(chan.recv(65536))
+                while chan.recv_stderr_ready():
+                    err.append(chan.recv_stderr(65536))
                 return chan.recv_exit_status(), b"".join(out), b"".join(err)
             else:
                 left = deadline - time.monotonic()

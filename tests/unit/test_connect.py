@@ -210,3 +210,37 @@ def test_the_command_timeout_comes_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("PDIC_COMMAND_TIMEOUT", "soon")
     with pytest.raises(PdicError, match="PDIC_COMMAND_TIMEOUT='soon': not a number"):
         connect.command_timeout()
+
+
+class _RacingChannel:
+    """A channel whose output lands in its buffer between pdic's check for output and its
+    check for the exit status (paramiko's transport thread handles both packets meanwhile)."""
+
+    def __init__(self) -> None:
+        self.buffered = False
+        self.out = [b"$nrconf{restart} = 'l';\n"]
+
+    def recv_ready(self) -> bool:
+        if not self.buffered:
+            self.buffered = True  # the packets arrive right after this check
+            return False
+        return bool(self.out)
+
+    def recv(self, size: int) -> bytes:
+        return self.out.pop(0)
+
+    def recv_stderr_ready(self) -> bool:
+        return False
+
+    def exit_status_ready(self) -> bool:
+        return self.buffered
+
+    def recv_exit_status(self) -> int:
+        return 0
+
+
+def test_output_that_arrives_with_the_exit_status_is_kept() -> None:
+    inventory = load_inventory(REPO / "inventory" / "lab")
+    backend = _PdicBackend("root@192.0.2.1", inventory.host("mail-1"), 5)
+    rc, out, err = backend._collect(_RacingChannel(), b"cat")  # type: ignore[arg-type]
+    assert (rc, out, err) == (0, b"$nrconf{restart} = 'l';\n", b"")
