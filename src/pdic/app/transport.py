@@ -68,7 +68,10 @@ class PyinfraTransport:
         pinv = PyinfraInventory(  # type: ignore[no-untyped-call]
             ([(h.name, self._data(h)) for h in hosts], {})
         )
-        self.state = State(pinv, Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10))  # type: ignore[no-untyped-call]
+        # Files are sent as the operations account into /tmp, then moved with sudo: not into the
+        # TMPDIR a sudo session has (libpam-tmpdir's /tmp/user/0, root's alone).
+        config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10, TEMP_DIR="/tmp")  # type: ignore[no-untyped-call]
+        self.state = State(pinv, config)
         with contextlib.suppress(PyinfraError):  # every host unreachable: reported below
             connect_all(self.state)
         set_nodelay(self.state)

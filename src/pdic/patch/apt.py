@@ -30,12 +30,13 @@ DELETED_MAPS = (
     'echo "PID ${d#/proc/}"; cat "$d/cgroup" 2>/dev/null; printf \'%s\\n\' "$m"; done'
 )
 NEVER_RESTARTED = re.compile(
-    r"^(dbus|dbus-broker|systemd-logind|emergency|rescue|"
+    r"^(dbus|dbus-broker|systemd-logind|systemd-manager|emergency|rescue|"
     r"(serial-|container-|console-)?getty(@.*)?)\.service$"
 )
 """Units a patch never restarts on its own (needrestart's own list, less the display
-managers): restarting them cuts sessions or the bus every service talks over. The next
-reboot takes their new code."""
+managers): restarting them cuts sessions or the bus every service talks over, and
+``systemd-manager`` (needrestart's name for PID 1) is no unit at all. The next reboot takes
+their new code."""
 
 _INST = re.compile(r"^Inst (\S+)(?: \[([^\]]*)\])? \((\S+)")
 _CGROUP_UNIT = re.compile(r"^/system\.slice/(?:.*/)?([^/]+\.service)(?:/.*)?$")

@@ -75,3 +75,9 @@ def test_the_bus_and_logins_are_left_to_the_next_reboot() -> None:
     )
     assert restart == ["nginx.service", "ssh.service"]
     assert left == ["dbus.service", "getty@tty1.service"]
+
+
+def test_the_service_manager_is_left_to_the_next_reboot() -> None:
+    # needrestart names PID 1 "systemd-manager": no unit systemctl could restart (seen in CI).
+    restart, left = to_restart(["systemd-manager.service", "unattended-upgrades.service"])
+    assert (restart, left) == (["unattended-upgrades.service"], ["systemd-manager.service"])
