@@ -39,7 +39,7 @@ from pathlib import Path
 from pdic.connect import testinfra_host
 from pdic.inventory import Inventory, load_inventory
 from pdic.lab import LabNet
-from pdic.lab_repo import PACKAGE, build, served
+from pdic.lab_repo import build, forget, install_first, served
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventory" / "lab"
@@ -47,8 +47,6 @@ RESULTS = ROOT / "bench" / "results" / "patch_lab.json"
 PDIC = str(Path(sys.executable).parent / "pdic")
 PORT = 8089
 EVERY = 0.2
-SOURCE = f"/etc/apt/sources.list.d/{PACKAGE}.list"
-DIRECT = f"/etc/apt/apt.conf.d/99{PACKAGE}"
 
 
 class Probe(threading.Thread):
@@ -135,18 +133,7 @@ def make_pending(inventory: Inventory, repo: Path) -> None:
     address = LabNet.from_inventory(inventory).gateway
     line = build(repo, address, PORT)
     for host in inventory.hosts.values():
-        target = testinfra_host(host)
-        target.check_output("printf '%%s\\n' %s > %s", line, SOURCE)
-        target.check_output(
-            "printf 'Acquire::http::Proxy::%s \"DIRECT\";\\n' > %s", address, DIRECT
-        )
-        target.check_output(
-            "apt-get update -qq -o Dir::Etc::sourcelist=%s -o Dir::Etc::sourceparts=- "
-            "-o APT::Get::List-Cleanup=0 && DEBIAN_FRONTEND=noninteractive "
-            "apt-get install -qq -y --allow-downgrades %s=1",
-            SOURCE,
-            PACKAGE,
-        )
+        install_first(testinfra_host(host), line, address)
 
 
 def main() -> int:
@@ -178,7 +165,7 @@ def main() -> int:
             for probe in running.values():
                 probe.join()
         for host in inventory.hosts.values():
-            testinfra_host(host).run("rm -f %s %s", SOURCE, DIRECT)
+            forget(testinfra_host(host))
     patched = sum(1 for line in wave.stdout.splitlines() if "  patched:" in line)
     result = {
         "benchmark": "pdic patch --allow-outage of the whole lab, services probed every 0.2 s",

@@ -135,6 +135,14 @@ def connection_data(host: Host, user: str | None = None) -> dict[str, Any]:
     return data
 
 
+def pyinfra_config() -> Config:
+    """pyinfra's settings for pdic's connections: every host tried (one failing does not stop
+    the others), 10 s to connect, and files sent into /tmp before sudo moves them: not into
+    the TMPDIR of a sudo session (libpam-tmpdir's /tmp/user/0, root's alone), where the
+    operations account cannot write."""
+    return Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10, TEMP_DIR="/tmp")  # type: ignore[no-untyped-call]
+
+
 def set_nodelay(state: State) -> None:
     """TCP_NODELAY on every active host's SSH socket (see the module docstring), and SSH
     keepalives, so that a host gone silent is noticed."""
@@ -277,8 +285,7 @@ def bootstrap(
     inv = inventory
     hosts = {h.name: h for h in inv.select(limit)}
     pinv = PyinfraInventory(([(h.name, connection_data(h)) for h in hosts.values()], {}))  # type: ignore[no-untyped-call]
-    config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10)  # type: ignore[no-untyped-call]
-    state = State(pinv, config)
+    state = State(pinv, pyinfra_config())
     with contextlib.suppress(PyinfraError):  # every host unreachable: reported below
         connect_all(state)
     set_nodelay(state)

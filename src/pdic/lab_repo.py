@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pdic.errors import LabError
 
@@ -153,3 +154,29 @@ def served(directory: Path, address: str, port: int = 0) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+SOURCE = f"/etc/apt/sources.list.d/{PACKAGE}.list"
+DIRECT = f"/etc/apt/apt.conf.d/99{PACKAGE}"
+"""On a lab host: the repository's apt source, and apt told to reach it without the proxy."""
+
+
+def install_first(host: Any, line: str, address: str) -> None:
+    """On ``host`` (a testinfra host, root): the repository's source (``line``, served at
+    ``address``), then version 1 installed, so that 2 is pending (also after a run that
+    installed 2: it goes back)."""
+    host.check_output("printf '%%s\\n' %s > %s", line, SOURCE)
+    host.check_output("printf 'Acquire::http::Proxy::%s \"DIRECT\";\\n' > %s", address, DIRECT)
+    host.check_output(
+        "apt-get update -qq -o Dir::Etc::sourcelist=%s -o Dir::Etc::sourceparts=- "
+        "-o APT::Get::List-Cleanup=0 && DEBIAN_FRONTEND=noninteractive "
+        "apt-get install -qq -y --allow-downgrades %s=%s",
+        SOURCE,
+        PACKAGE,
+        VERSIONS[0],
+    )
+
+
+def forget(host: Any, *more: str) -> None:
+    """The repository's source and apt setting (and the files ``more``) gone from ``host``."""
+    host.run("rm -f" + " %s" * (2 + len(more)), SOURCE, DIRECT, *more)

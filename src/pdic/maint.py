@@ -129,9 +129,21 @@ def start(
     now: dt.datetime | None = None,
 ) -> str:
     """Open a window (a silence) for ``hosts``; its id."""
+    return _silence(request, [matcher(hosts)], length, comment, created_by, now)
+
+
+def _silence(
+    request: Request,
+    matchers: list[dict[str, Any]],
+    length: dt.timedelta,
+    comment: str,
+    created_by: str,
+    now: dt.datetime | None,
+) -> str:
+    """POST one silence from now (or ``now``) for ``length``; its id."""
     begin = now or dt.datetime.now(dt.UTC)
     body = {
-        "matchers": [matcher(hosts)],
+        "matchers": matchers,
         "startsAt": begin.isoformat(timespec="seconds"),
         "endsAt": (begin + length).isoformat(timespec="seconds"),
         "createdBy": created_by,
@@ -232,24 +244,10 @@ def start_services(
     now: dt.datetime | None = None,
 ) -> str:
     """A silence for the alerts of ``services`` that carry no host label; its id."""
-    begin = now or dt.datetime.now(dt.UTC)
     names = sorted(set(services))
-    body = {
-        "matchers": [
-            {
-                "name": "service",
-                "value": "|".join(re.escape(n) for n in names),
-                "isRegex": True,
-                "isEqual": True,
-            },
-            {"name": "host", "value": "", "isRegex": False, "isEqual": True},
-        ],
-        "startsAt": begin.isoformat(timespec="seconds"),
-        "endsAt": (begin + length).isoformat(timespec="seconds"),
-        "createdBy": created_by,
-        "comment": f"{comment} (services {', '.join(names)}: their alerts without a host)",
-    }
-    answer = request("POST", "/api/v2/silences", json.dumps(body).encode())
-    if not isinstance(answer, dict) or not answer.get("silenceID"):
-        raise MaintError(f"Alertmanager gave no silence id: {answer!r}")
-    return str(answer["silenceID"])
+    matchers = [
+        {**matcher(names), "name": "service"},
+        {"name": "host", "value": "", "isRegex": False, "isEqual": True},
+    ]
+    said = f"{comment} (services {', '.join(names)}: their alerts without a host)"
+    return _silence(request, matchers, length, said, created_by, now)

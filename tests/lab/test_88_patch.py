@@ -31,14 +31,12 @@ __all__ = ["prometheus_ready"]  # the fixture, used by name
 
 from pdic.inventory import Inventory, load_inventory
 from pdic.lab import LabNet
-from pdic.lab_repo import PACKAGE, build, served
+from pdic.lab_repo import PACKAGE, build, forget, install_first, served
 from pdic.maint import http_request, windows
 
 INV = load_inventory(INVENTORY)
 HOSTS = list(INV.hosts)
 PORT = 8089
-SOURCE = f"/etc/apt/sources.list.d/{PACKAGE}.list"
-DIRECT = f"/etc/apt/apt.conf.d/99{PACKAGE}"
 BREAK = f"/etc/apt/apt.conf.d/99{PACKAGE}-break"
 VERSION = f"/usr/share/{PACKAGE}/VERSION"
 BROKEN = "mail-1"
@@ -89,21 +87,10 @@ def probe(
     line = build(Path(repo), address, PORT)
     with served(Path(repo), address, PORT):
         for name in HOSTS:
-            host = connect(name)
-            host.check_output("printf '%%s\\n' %s > %s", line, SOURCE)
-            host.check_output(
-                "printf 'Acquire::http::Proxy::%s \"DIRECT\";\\n' > %s", address, DIRECT
-            )
-            host.check_output(
-                "apt-get update -qq -o Dir::Etc::sourcelist=%s -o Dir::Etc::sourceparts=- "
-                "-o APT::Get::List-Cleanup=0 && DEBIAN_FRONTEND=noninteractive "
-                "apt-get install -qq -y --allow-downgrades %s=1",
-                SOURCE,
-                PACKAGE,
-            )
+            install_first(connect(name), line, address)
         yield
         for name in HOSTS:
-            connect(name).run("rm -f %s %s %s", SOURCE, DIRECT, BREAK)
+            forget(connect(name), BREAK)
 
 
 def _pending(stdout: str) -> dict[str, list[str]]:

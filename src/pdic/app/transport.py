@@ -27,7 +27,6 @@ from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 from pyinfra.api.command import StringCommand  # noqa: E402
-from pyinfra.api.config import Config  # noqa: E402
 from pyinfra.api.connect import connect_all, disconnect_all  # noqa: E402
 from pyinfra.api.exceptions import PyinfraError  # noqa: E402
 from pyinfra.api.inventory import Inventory as PyinfraInventory  # noqa: E402
@@ -46,7 +45,7 @@ from pdic.app.upgrade import (  # noqa: E402
     rollback,
     upgrade,
 )
-from pdic.bootstrap import connection_data, set_nodelay  # noqa: E402
+from pdic.bootstrap import connection_data, pyinfra_config, set_nodelay  # noqa: E402
 from pdic.connect import command_timeout  # noqa: E402
 from pdic.inventory import Host, Inventory  # noqa: E402
 
@@ -68,10 +67,7 @@ class PyinfraTransport:
         pinv = PyinfraInventory(  # type: ignore[no-untyped-call]
             ([(h.name, self._data(h)) for h in hosts], {})
         )
-        # Files are sent as the operations account into /tmp, then moved with sudo: not into the
-        # TMPDIR a sudo session has (libpam-tmpdir's /tmp/user/0, root's alone).
-        config = Config(FAIL_PERCENT=100, CONNECT_TIMEOUT=10, TEMP_DIR="/tmp")  # type: ignore[no-untyped-call]
-        self.state = State(pinv, config)
+        self.state = State(pinv, pyinfra_config())
         with contextlib.suppress(PyinfraError):  # every host unreachable: reported below
             connect_all(self.state)
         set_nodelay(self.state)
