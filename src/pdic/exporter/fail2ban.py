@@ -80,9 +80,9 @@ def parse_status(text: str) -> dict[str, JailStatus]:
     blocks: dict[str, dict[str, int]] = {}
     current: dict[str, int] | None = None
     for line in lines[1:]:
-        jail = _JAIL.match(line)
-        if jail:
-            current = blocks.setdefault(jail.group("jail"), {})
+        header = _JAIL.match(line)
+        if header:
+            current = blocks.setdefault(header.group("jail"), {})
             continue
         field = _FIELD.match(line)
         if not field:
