@@ -608,3 +608,52 @@ def test_app_service_names_a_missing_artifact(tmp_path: Path) -> None:
         f"eoffice 1: {tmp_path}/missing.tar.gz does not exist (the reference applications are"
         " built by `pdic app build`)"
     )
+
+
+# fail2ban
+
+
+def test_fail2ban_accepts_its_defaults(tmp_path: Path) -> None:
+    _passes(_run("fail2ban", _vars(fail2ban_trusted=["10.251.0.1/32", "10.251.0.61"]), tmp_path))
+
+
+def test_fail2ban_names_every_bad_input(tmp_path: Path) -> None:
+    variables = _vars(
+        fail2ban_mail_jails="yes",
+        fail2ban_findtime=0,
+        fail2ban_bantime_maxtime=60,
+        fail2ban_trusted=["10.251.0.1/32", "mon-1"],
+        fail2ban_status_file="run/status",
+    )
+    message = _failure(_run("fail2ban", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "fail2ban_enabled, fail2ban_mail_jails and fail2ban_bantime_increment must be true"
+        " or false",
+        "fail2ban_maxretry, fail2ban_findtime, fail2ban_bantime, fail2ban_bantime_maxtime and"
+        " fail2ban_status_interval must be whole numbers > 0 (seconds, maxretry a count), and"
+        " fail2ban_bantime_maxtime at least fail2ban_bantime; got 5, 0, 3600, 60, 60",
+        "fail2ban_trusted and fail2ban_ignoreip must list addresses or CIDRs, got mon-1",
+        "fail2ban_status_file must be an absolute path, got 'run/status'",
+    )
+
+
+def test_fail2ban_jails_render_with_the_trusted_addresses(tmp_path: Path) -> None:
+    out = tmp_path / "pdic.local"
+    tasks = (
+        "    - ansible.builtin.include_role:\n        name: fail2ban\n"
+        "        tasks_from: preflight\n"
+        "        public: true\n"
+        "    - ansible.builtin.template:\n"
+        f"        src: {ROOT}/roles/fail2ban/templates/etc/fail2ban/jail.d/pdic.local.j2\n"
+        f"        dest: {out}\n"
+        "        mode: '0644'\n"
+        "      vars:\n"
+        "        _fail2ban_ignoreip: \"{{ ['127.0.0.1/8', '::1'] + fail2ban_trusted }}\"\n"
+    )
+    variables = _vars(fail2ban_trusted=["10.251.0.1/32", "10.251.0.61"], fail2ban_mail_jails=True)
+    _passes(_run("fail2ban", variables, tmp_path, tasks=tasks))
+    text = out.read_text(encoding="utf-8")
+    assert "ignoreip = 127.0.0.1/8 ::1 10.251.0.1/32 10.251.0.61\n" in text
+    assert "backend = systemd\n" in text and "banaction = nftables-multiport\n" in text
+    assert text.count("enabled = true\n") == 3

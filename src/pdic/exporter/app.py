@@ -17,6 +17,9 @@ Config (YAML or JSON, default ``/etc/pdic/exporter.yml``)::
       compliance:
         enabled: false
         path: /var/lib/pdic/audit/audit.prom           # the default
+      fail2ban:                                        # the fail2ban role's status file
+        status_file: /run/pdic-fail2ban/status         # the default
+        max_age_seconds: 180                           # older: pdic_fail2ban_up 0
       alert_webhook:                                   # Alertmanager's second alert path
         path: /alerts                                  # the default (POST)
 
@@ -55,6 +58,7 @@ from pdic.exporter.alerts import MAX_BODY, AlertWebhook, WebhookError
 from pdic.exporter.backup import DEFAULT_STATE_FILE, BackupCollector
 from pdic.exporter.compliance import DEFAULT_PATH as DEFAULT_COMPLIANCE_PATH
 from pdic.exporter.compliance import ComplianceCollector
+from pdic.exporter.fail2ban import DEFAULT_MAX_AGE, DEFAULT_STATUS_FILE, Fail2banCollector
 from pdic.exporter.mail import POSTQUEUE, MailQueueCollector, run_postqueue
 from pdic.exporter.pki import CertificateCollector, CrlCollector
 from pdic.exporter.sources import ExporterError
@@ -106,6 +110,14 @@ def _compliance(opts: Mapping[str, Any], now: Clock) -> Collector:
     return ComplianceCollector(_string("collectors.compliance.path", opts["path"]))
 
 
+def _fail2ban(opts: Mapping[str, Any], now: Clock) -> Collector:
+    return Fail2banCollector(
+        _string("collectors.fail2ban.status_file", opts["status_file"]),
+        now,
+        _seconds("collectors.fail2ban.max_age_seconds", opts["max_age_seconds"]),
+    )
+
+
 def _alert_webhook(opts: Mapping[str, Any], now: Clock) -> Collector:
     path = _string("collectors.alert_webhook.path", opts["path"])
     if not path.startswith("/"):
@@ -120,6 +132,10 @@ COLLECTORS: dict[str, tuple[dict[str, Any], Callable[[Mapping[str, Any], Clock],
     "backup": ({"state_file": DEFAULT_STATE_FILE}, _backup),
     "mail_queue": ({"command": list(POSTQUEUE), "timeout_seconds": 10}, _mail_queue),
     "compliance": ({"path": DEFAULT_COMPLIANCE_PATH}, _compliance),
+    "fail2ban": (
+        {"status_file": DEFAULT_STATUS_FILE, "max_age_seconds": DEFAULT_MAX_AGE},
+        _fail2ban,
+    ),
     "alert_webhook": ({"path": "/alerts"}, _alert_webhook),
 }
 _TOP_KEYS = {"listen_address", "port", "collectors"}

@@ -187,7 +187,7 @@ def test_main_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert app.main(["--config", str(bad), "--check-config"]) == 2
     assert capsys.readouterr().err == (
         "pdic-exporter: collectors: unknown collectors: backups "
-        "(known: certificates, crls, backup, mail_queue, compliance, alert_webhook)\n"
+        "(known: certificates, crls, backup, mail_queue, compliance, fail2ban, alert_webhook)\n"
     )
 
 
