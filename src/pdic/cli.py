@@ -63,6 +63,11 @@ maint_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(maint_app, name="maint")
+agency_app = typer.Typer(
+    help="The agencies: their sites, mail and certificates as one unit of change.",
+    no_args_is_help=True,
+)
+app.add_typer(agency_app, name="agency")
 
 DEFAULT_INVENTORY = Path("inventory/lab")
 
@@ -390,12 +395,14 @@ def patch_cmd(
                 timeout=timeout,
                 check=check,
                 say=lambda line: typer.echo(f"- {line}"),
+                shown=lambda lines: typer.echo("\n".join(lines)) if lines else None,
             )
         finally:
             transport.close()
 
     def show(report: Report) -> None:
-        for line in report.pending_lines() + report.lines():
+        shown = [] if report.pending_shown else report.pending_lines()
+        for line in shown + report.lines():
             typer.echo(line)
         if not report.ok:
             raise typer.Exit(130 if report.interrupted else 1)
@@ -478,6 +485,67 @@ def mail_initial_password(
     from pdic.mail.passwords import inventory_initial_password
 
     typer.echo(inventory_initial_password(load_valid_inventory(inventory), address))
+
+
+AgencyIdArg = Annotated[str, typer.Argument(help="The agency's id, e.g. so-tu-phap.")]
+
+
+@agency_app.command("list")
+def agency_list(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    tier: Annotated[
+        str | None, typer.Option("--tier", help="Only province, district or commune.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """Every agency: tier, parent, sites, mail domain, mailboxes and certificates counted."""
+    from pdic.agency import index
+    from pdic.inventory import load_valid_inventory
+
+    index.check_format(fmt, index.LIST_FORMATS)
+    index.check_tier(tier)
+    found = index.index(load_valid_inventory(inventory))
+    typer.echo(index.format_list(index.select(found, tier), fmt), nl=False)
+
+
+@agency_app.command("show")
+def agency_show(
+    agency_id: AgencyIdArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+) -> None:
+    """Everything the inventory gives one agency: sites, mail, certificates (no host is asked)."""
+    from pdic.agency import index
+    from pdic.inventory import load_valid_inventory
+
+    index.check_format(fmt, index.SHOW_FORMATS)
+    found = index.index(load_valid_inventory(inventory))
+    record = index.describe(found, found.get(agency_id))
+    typer.echo(index.format_show(record, fmt), nl=False)
+
+
+@agency_app.command("add")
+def agency_add(
+    file: Annotated[
+        str, typer.Argument(help="YAML describing the agency (see README: pdic agency).")
+    ],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff of each file; write nothing.")
+    ] = False,
+) -> None:
+    """Write a new agency into the inventory (agency, site, mail), validated before writing."""
+    from pdic.agency import add
+    from pdic.arguments import input_file
+
+    result = add.plan(inventory, input_file("FILE", file))
+    if dry_run:
+        typer.echo(result.diff(), nl=False)
+    else:
+        for path in add.apply(result):
+            typer.echo(f"{path}: written")
+    for note in result.notes:
+        typer.echo(note)
 
 
 @app.command("audit")

@@ -45,3 +45,7 @@ class HostUnreachable(Exception):
     Not bad input and not a :class:`PdicError`: the CLI prints it as one line naming the host
     (``HOST: what happened``) with exit code 1, as for a check that fails on a host.
     """
+
+
+class AgencyError(PdicError):
+    """An agency command got bad input: an unknown agency, a bad option, a bad agency file."""

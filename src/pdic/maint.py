@@ -157,7 +157,7 @@ def windows(request: Request, active_only: bool = True) -> list[Window]:
             continue
         hosts: tuple[str, ...] = ()
         for m in silence.get("matchers") or []:
-            if m.get("name") == "host":
+            if m.get("name") == "host" and m.get("value"):  # "": alerts without a host
                 hosts = tuple(h.replace("\\", "") for h in str(m.get("value", "")).split("|"))
         found.append(
             Window(
@@ -193,6 +193,10 @@ def window(
     try:
         ask = request or http_request(alertmanager_url(inventory))
         window_id: str | None = start(ask, names, COMMAND_WINDOW, comment)
+        opened = [str(window_id)]
+        services = whole_services(inventory, names)
+        if services:
+            opened.append(start_services(ask, services, COMMAND_WINDOW, comment))
     except MaintError as exc:
         say(f"pdic: warning: no maintenance window: {exc}")
         yield None
@@ -200,7 +204,52 @@ def window(
     try:
         yield window_id
     finally:
-        try:
-            end(ask, str(window_id))
-        except MaintError as exc:
-            say(f"pdic: warning: maintenance window {window_id} not closed: {exc}")
+        for silence in opened:
+            try:
+                end(ask, silence)
+            except MaintError as exc:
+                say(f"pdic: warning: maintenance window {silence} not closed: {exc}")
+
+
+def whole_services(inventory: Inventory, hosts: Iterable[str]) -> list[str]:
+    """The services (inventory groups) every host of which is in ``hosts``: while the window
+    holds them all, the service itself is out, and its alerts that name no host (the portal
+    sites' probes) are part of the window too."""
+    inside = set(hosts)
+    return sorted(
+        group
+        for group, members in inventory.groups.items()
+        if group != "all" and members and set(members) <= inside
+    )
+
+
+def start_services(
+    request: Request,
+    services: Iterable[str],
+    length: dt.timedelta,
+    comment: str,
+    created_by: str = CREATED_BY,
+    now: dt.datetime | None = None,
+) -> str:
+    """A silence for the alerts of ``services`` that carry no host label; its id."""
+    begin = now or dt.datetime.now(dt.UTC)
+    names = sorted(set(services))
+    body = {
+        "matchers": [
+            {
+                "name": "service",
+                "value": "|".join(re.escape(n) for n in names),
+                "isRegex": True,
+                "isEqual": True,
+            },
+            {"name": "host", "value": "", "isRegex": False, "isEqual": True},
+        ],
+        "startsAt": begin.isoformat(timespec="seconds"),
+        "endsAt": (begin + length).isoformat(timespec="seconds"),
+        "createdBy": created_by,
+        "comment": f"{comment} (services {', '.join(names)}: their alerts without a host)",
+    }
+    answer = request("POST", "/api/v2/silences", json.dumps(body).encode())
+    if not isinstance(answer, dict) or not answer.get("silenceID"):
+        raise MaintError(f"Alertmanager gave no silence id: {answer!r}")
+    return str(answer["silenceID"])

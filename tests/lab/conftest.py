@@ -242,11 +242,21 @@ def connect(inventory: Inventory, deployed: Run):  # type: ignore[no-untyped-def
     cache: dict[tuple[str, bool], testinfra.host.Host] = {}
 
     def get(name: str, sudo: bool = True) -> testinfra.host.Host:
-        if (name, sudo) not in cache:
+        known = cache.get((name, sudo))
+        if known is None or not _alive(known):  # a host rebooted since (test_88_patch)
             cache[name, sudo] = testinfra_host(inventory.host(name), sudo=sudo)
         return cache[name, sudo]
 
     return get
+
+
+def _alive(host: testinfra.host.Host) -> bool:
+    """A connection that was opened is still up (never opened: alive, it opens on first use)."""
+    client = vars(host.backend).get("client")  # testinfra opens it on first use
+    if client is None:
+        return True
+    transport = client.get_transport()
+    return transport is not None and transport.is_active()
 
 
 @pytest.fixture(autouse=True, scope="module")

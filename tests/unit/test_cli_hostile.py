@@ -79,6 +79,9 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
         monkeypatch.setattr(
             os, "access", lambda p, mode, **kw: Path(p) != unreadable and access(p, mode, **kw)
         )
+    (tmp_path / "notyaml.yml").write_text("id: [x\n")
+    (tmp_path / "noid.yml").write_text("name: x\ntier: province\n")
+    (tmp_path / "exists.yml").write_text("id: ubnd-tinh\nname: x\ntier: province\n")
     work = tmp_path / "work"
     work.mkdir()
     box = Sandbox(
@@ -92,6 +95,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
             "unreadable": str(unreadable),
             "missing": str(tmp_path / "missing"),
             "under_file": str(afile / "sub"),
+            **{n: str(tmp_path / f"{n}.yml") for n in ("notyaml", "noid", "exists")},
         }
     )
 
@@ -277,6 +281,32 @@ HOSTILE: list[tuple[str, list[str], str]] = [
         ["audit", "-i", "{inv}", "--limit=-e", "-o", "{dir}"],
         "'-e' matches",
     ),
+    # agency
+    ("agency-tier", ["agency", "list", "-i", "{inv}", "--tier", "village"], "--tier: 'village'"),
+    ("agency-tier-empty", ["agency", "list", "-i", "{inv}", "--tier", ""], "--tier: '' is not"),
+    ("agency-list-format", ["agency", "list", "-i", "{inv}", "-f", "xml"], "--format: 'xml'"),
+    ("agency-list-no-inventory", ["agency", "list", "-i", "{missing}"], "no such inventory"),
+    ("agency-unknown", ["agency", "show", "nosuch", "-i", "{inv}"], "no agency 'nosuch'"),
+    ("agency-empty", ["agency", "show", "", "-i", "{inv}"], "no agency ''"),
+    ("agency-newline", ["agency", "show", "a\nb", "-i", "{inv}"], "no agency 'a\\nb'"),
+    (
+        "agency-show-format",
+        ["agency", "show", "ubnd-tinh", "-i", "{inv}", "-f", "yaml"],
+        "--format",
+    ),
+    ("agency-show-missing", ["agency", "show", "-i", "{inv}"], "Missing argument"),
+    ("agency-add-missing", ["agency", "add", "{missing}", "-i", "{inv}"], "FILE: "),
+    ("agency-add-dir", ["agency", "add", "{dir}", "-i", "{inv}"], "is a directory"),
+    ("agency-add-fifo", ["agency", "add", "{fifo}", "-i", "{inv}"], "not a regular file"),
+    ("agency-add-binary", ["agency", "add", "{binary}", "-i", "{inv}"], "cannot read"),
+    ("agency-add-not-yaml", ["agency", "add", "{notyaml}", "-i", "{inv}"], "not YAML"),
+    (
+        "agency-add-keys",
+        ["agency", "add", "{file}", "-i", "{inv}", "--dry-run"],
+        "must be a mapping",
+    ),
+    ("agency-add-no-id", ["agency", "add", "{noid}", "-i", "{inv}"], "noid.yml: id: missing"),
+    ("agency-add-exists", ["agency", "add", "{exists}", "-i", "{inv}"], "id: agency 'ubnd-tinh'"),
     # cert
     (
         "expiring-overflow",

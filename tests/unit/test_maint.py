@@ -109,3 +109,22 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_window_over_every_host_of_a_service_also_silences_its_alerts_without_a_host() -> None:
+    # portal-1 is the lab's only portal host: the sites' probes (service=portal, no host label)
+    # belong to the window; eoffice-1 alone is its group too, hcc-1 is not in the window.
+    am = FakeAlertmanager()
+    inventory = load_inventory(LAB)
+    assert maint.whole_services(inventory, ["portal-1", "eoffice-1"]) == ["eoffice", "portal"]
+    with REAL_WINDOW(inventory, ["portal-1", "eoffice-1"], "pdic patch", request=am) as wid:
+        others = [s for sid, s in am.silences.items() if sid != wid]
+        assert len(others) == 1, am.silences
+        assert others[0]["matchers"] == [
+            {"name": "service", "value": "eoffice|portal", "isRegex": True, "isEqual": True},
+            {"name": "host", "value": "", "isRegex": False, "isEqual": True},
+        ]
+        assert others[0]["comment"].startswith("pdic patch (services eoffice, portal")
+    assert {s["status"]["state"] for s in am.silences.values()} == {"expired"}
+    # db-1 alone leaves db-2 serving: no service is wholly inside.
+    assert maint.whole_services(inventory, ["db-1"]) == []

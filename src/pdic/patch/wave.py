@@ -128,6 +128,8 @@ class Report:
     interrupted: bool = False
     still_down: dict[str, list[str]] = field(default_factory=dict)
     """Proxy -> the hosts its nginx still marks down when the command ends."""
+    pending_shown: bool = False
+    """The pending updates were shown before the wave began (not again with the report)."""
 
     @property
     def ok(self) -> bool:
@@ -363,8 +365,11 @@ def patch(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     say: Callable[[str], None] = lambda _: None,
+    shown: Callable[[list[str]], None] | None = None,
 ) -> Report:
-    """Patch the ``selected`` hosts (see the module's docstring); the report of every host."""
+    """Patch the ``selected`` hosts (see the module's docstring); the report of every host.
+    ``shown`` gets the pending updates once they are read, before anything changes (the
+    report's :meth:`Report.pending_lines` then says so through ``pending_shown``)."""
     check_arguments(serial, reboot, timeout)
     order = plan(inventory, selected, allow_outage)
     report = Report(serial, reboot, check)
@@ -378,6 +383,9 @@ def patch(
             return report
         if check:
             return report
+        if shown is not None:
+            shown(report.pending_lines())
+            report.pending_shown = True
         for group in order.groups:
             todo = [h for h in group.hosts if report.host(h).state == UNTOUCHED]
             for hosts in batches(group, todo, serial):

@@ -122,7 +122,9 @@ def test_an_unhealthy_host_is_left_out_of_the_upstream(thaibinh: Inventory) -> N
     assert line.detail.endswith("unhealthy: left out of the nginx upstream")
     assert report.host("eoffice-2").state == UNTOUCHED
     assert report.still_down == {"eoffice-1": ["eoffice-1"], "eoffice-2": ["eoffice-1"]}
-    assert any("`pdic deploy --limit eoffice-1 --tags apps` puts them back" in x for x in report.lines())
+    assert any(
+        "`pdic deploy --limit eoffice-1 --tags apps` puts them back" in x for x in report.lines()
+    )
 
 
 def test_an_install_failure_on_a_healthy_host_puts_it_back(thaibinh: Inventory) -> None:

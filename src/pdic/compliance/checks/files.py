@@ -47,6 +47,7 @@ DEBIAN_SUID_SGID = (
     "/usr/lib/dbus-1.0/dbus-daemon-launch-helper",
     "/usr/lib/openssh/ssh-keysign",
     "/usr/lib/polkit-1/polkit-agent-helper-1",
+    "/usr/sbin/pam-tmpdir-helper",  # libpam-tmpdir (hardening_pam_tmpdir): makes /tmp/user/UID
     "/usr/sbin/pam_extrausers_chkpwd",
     "/usr/sbin/postdrop",
     "/usr/sbin/postqueue",
