@@ -48,6 +48,8 @@ UNHARDENED_FAILURES = {
     "PDIC-ACC-017": "login.defs: SHA_CRYPT_MIN_ROUNDS and SHA_CRYPT_MAX_ROUNDS commented out",
     "PDIC-ACC-018": "no libpam-tmpdir: no pam_tmpdir in common-session",
     "PDIC-FILE-011": "no '* hard core 0' in limits.d, systemd-coredump settings unset",
+    "PDIC-FILE-013": "aide not installed (not in minbase): no baseline database",
+    "PDIC-FILE-014": "no pdic-aide-check.timer and no AIDE result for node_exporter",
     "PDIC-LOG-002": "journald.conf: MaxRetentionSec unset (commented out)",
     "PDIC-LOG-004": "no rsyslog (not in minbase) and no systemd-journal-upload",
     "PDIC-LOG-010": "mon-1: no /var/log/remote (nothing collects logs yet)",

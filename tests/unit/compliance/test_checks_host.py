@@ -1020,6 +1020,119 @@ CASES += [
 ]
 
 
+AIDE_TEXTFILE_READ = "cat -- /var/lib/prometheus/node-exporter/pdic_aide.prom"
+AIDE_DB_SIZE = "stat -c %s -- /var/lib/aide/aide.db"
+# As pdic-aide-check (role aide) writes it, at 1772400000.
+AIDE_PROM = """# HELP pdic_aide_last_check_timestamp_seconds Unix time of the last AIDE check.
+# TYPE pdic_aide_last_check_timestamp_seconds gauge
+pdic_aide_last_check_timestamp_seconds 1772400000
+# HELP pdic_aide_check_success 1 if AIDE compared the files with its baseline, 0 if it could not.
+# TYPE pdic_aide_check_success gauge
+pdic_aide_check_success 1
+# HELP pdic_aide_changed_files Entries that differ from the AIDE baseline, by kind.
+# TYPE pdic_aide_changed_files gauge
+pdic_aide_changed_files{kind="added"} 0
+pdic_aide_changed_files{kind="removed"} 0
+pdic_aide_changed_files{kind="changed"} 1
+"""
+AIDE_TIMER_UP = {
+    "systemctl is-enabled pdic-aide-check.timer": "enabled\n",
+    "systemctl is-active pdic-aide-check.timer": "active\n",
+}
+
+CASES += [
+    (
+        "aide: installed with a baseline",
+        "files_aide_baseline",
+        {},
+        {DPKG + "aide": "aide installed\n", AIDE_DB_SIZE: "130967\n"},
+        "pass",
+        "baseline /var/lib/aide/aide.db of 130967 bytes",
+    ),
+    (
+        "aide: not installed (a stock Debian 12)",
+        "files_aide_baseline",
+        {},
+        {
+            DPKG + "aide": (1, "", "dpkg-query: no packages found matching aide"),
+            AIDE_DB_SIZE: (
+                1,
+                "",
+                "stat: cannot statx '/var/lib/aide/aide.db': No such file or directory",
+            ),
+        },
+        "fail",
+        "aide is not installed",
+    ),
+    (
+        "aide: installed, never initialised",
+        "files_aide_baseline",
+        {},
+        {
+            DPKG + "aide": "aide installed\n",
+            AIDE_DB_SIZE: (
+                1,
+                "",
+                "stat: cannot statx '/var/lib/aide/aide.db': No such file or directory",
+            ),
+        },
+        "fail",
+        "no AIDE baseline database /var/lib/aide/aide.db",
+    ),
+    (
+        "aide check: timer active, checked an hour ago",
+        "files_aide_check_recent",
+        {},
+        {**AIDE_TIMER_UP, AIDE_TEXTFILE_READ: AIDE_PROM, "date +%s": "1772403600\n"},
+        "pass",
+        "pdic-aide-check.timer active",
+    ),
+    (
+        "aide check: last result two days old",
+        "files_aide_check_recent",
+        {},
+        {**AIDE_TIMER_UP, AIDE_TEXTFILE_READ: AIDE_PROM, "date +%s": "1772572800\n"},
+        "fail",
+        "last AIDE check 48 h ago, more than 26 h",
+    ),
+    (
+        "aide check: the last run found no database",
+        "files_aide_check_recent",
+        {},
+        {
+            **AIDE_TIMER_UP,
+            AIDE_TEXTFILE_READ: AIDE_PROM.split("# HELP pdic_aide_changed")[0].replace(
+                "pdic_aide_check_success 1", "pdic_aide_check_success 0"
+            ),
+            "date +%s": "1772403600\n",
+        },
+        "fail",
+        "could not compare the files with the baseline",
+    ),
+    (
+        "aide check: no timer, no result (a stock Debian 12)",
+        "files_aide_check_recent",
+        {},
+        {
+            "systemctl is-enabled pdic-aide-check.timer": (
+                1,
+                "",
+                "Failed to get unit file state for pdic-aide-check.timer: No such file or directory",
+            ),
+            "systemctl is-active pdic-aide-check.timer": (3, "inactive\n", ""),
+            AIDE_TEXTFILE_READ: (
+                1,
+                "",
+                "cat: /var/lib/prometheus/node-exporter/pdic_aide.prom: No such file or directory",
+            ),
+            "date +%s": "1772403600\n",
+        },
+        "fail",
+        "pdic-aide-check.timer is unknown; pdic-aide-check.timer is inactive; no AIDE check result",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "params", "replies", "status", "message"),
     [pytest.param(*case[1:], id=case[0]) for case in CASES],

@@ -208,6 +208,16 @@ def installed_packages(probe: Probe, packages: Collection[str]) -> set[str]:
     return {line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")}
 
 
+def unit_running(probe: Probe, unit: str) -> list[str]:
+    """A problem line for each of enabled and active that ``unit`` is not."""
+    problems = []
+    for verb, wanted in (("is-enabled", "enabled"), ("is-active", "active")):
+        state = probe.run(f"systemctl {verb} %s", unit).stdout.strip() or "unknown"
+        if state != wanted:
+            problems.append(f"{unit} is {state}")
+    return problems
+
+
 def in_container(probe: Probe) -> str | None:
     """The container technology the host runs in (``systemd-nspawn``, ...), or None."""
     result = probe.run("systemd-detect-virt --container")

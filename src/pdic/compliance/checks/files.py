@@ -1,5 +1,6 @@
 """File checks: modes and owners of sensitive files, world-writable files, SUID inventory, core
-dumps (files that can hold any secret a crashed process had in memory).
+dumps (files that can hold any secret a crashed process had in memory), file integrity
+monitoring (AIDE: its baseline, and a recent result of its check as role aide publishes it).
 
 Modes are compared as "no more than": a check fails when the file grants a permission bit the
 limit does not (``/etc/shadow`` at 0600 passes a 0640 limit; at 0644 it fails).
@@ -13,10 +14,13 @@ from pdic.compliance.checks.base import (
     CheckOutcome,
     HostLike,
     Probe,
+    as_int,
     check,
+    installed_packages,
     key_values,
     limits_entries,
     sysctl_check,
+    unit_running,
 )
 
 SYSTEM_PATHS = ("/etc", "/usr", "/boot", "/opt", "/srv", "/var/lib", "/var/spool", "/root")
@@ -49,6 +53,12 @@ DEBIAN_SUID_SGID = (
     "/usr/sbin/postqueue",
     "/usr/sbin/unix_chkpwd",
 )
+
+
+# Where role aide keeps AIDE's baseline and where its check publishes its result.
+AIDE_DATABASE = "/var/lib/aide/aide.db"
+AIDE_TEXTFILE = "/var/lib/prometheus/node-exporter/pdic_aide.prom"
+AIDE_TIMER = "pdic-aide-check.timer"
 
 
 def file_mode(
@@ -227,3 +237,54 @@ def files_core_dumps_disabled(host: HostLike) -> CheckOutcome:
 def files_suid_core_dumps_disabled(host: HostLike) -> CheckOutcome:
     """setuid programs never dump core (fs.suid_dumpable = 0)."""
     return sysctl_check(host, {"fs.suid_dumpable": "0"})
+
+
+@check("files_aide_baseline")
+def files_aide_baseline(host: HostLike, *, database: str = AIDE_DATABASE) -> CheckOutcome:
+    """AIDE is installed and has a baseline database to compare the files with."""
+    probe = Probe(host)
+    problems = []
+    if "aide" not in installed_packages(probe, ["aide"]):
+        problems.append("aide is not installed")
+    size = as_int(probe.run("stat -c %%s -- %s", database).stdout.strip())
+    if not size:
+        problems.append(f"no AIDE baseline database {database}")
+    return probe.verdict(problems, f"aide installed, baseline {database} of {size} bytes")
+
+
+def textfile_samples(text: str) -> dict[str, float]:
+    """The samples of a node_exporter textfile, by name with labels (comments skipped)."""
+    samples = {}
+    for line in text.splitlines():
+        name, _, value = line.strip().rpartition(" ")
+        if name and not name.startswith("#"):
+            try:
+                samples[name] = float(value)
+            except ValueError:
+                continue
+    return samples
+
+
+@check("files_aide_check_recent")
+def files_aide_check_recent(
+    host: HostLike, *, textfile: str = AIDE_TEXTFILE, max_age_hours: int = 26
+) -> CheckOutcome:
+    """The AIDE check's timer is enabled and active, and its last result, published for
+    node_exporter, is less than ``max_age_hours`` old and compared the files with the baseline."""
+    probe = Probe(host)
+    problems = unit_running(probe, AIDE_TIMER)
+    result = probe.run("cat -- %s", textfile)
+    samples = textfile_samples(result.stdout) if result.rc == 0 else {}
+    now = as_int(probe.run("date +%s").stdout.strip())
+    last = samples.get("pdic_aide_last_check_timestamp_seconds")
+    if last is None:
+        problems.append(f"no AIDE check result in {textfile}")
+    elif now is None:
+        return probe.error("the host's clock could not be read")
+    else:
+        hours = (now - last) / 3600
+        if hours > max_age_hours:
+            problems.append(f"last AIDE check {hours:.0f} h ago, more than {max_age_hours} h")
+        if samples.get("pdic_aide_check_success") != 1:
+            problems.append("the last AIDE check could not compare the files with the baseline")
+    return probe.verdict(problems, f"{AIDE_TIMER} active, last check < {max_age_hours} h ago")

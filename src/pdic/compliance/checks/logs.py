@@ -19,6 +19,7 @@ from pdic.compliance.checks.base import (
     check,
     key_values,
     stale_paths,
+    unit_running,
 )
 
 DAY = 86400
@@ -285,16 +286,6 @@ def logging_change_journal_received(
     if not problems and found == 0:
         problems.append(f"no record of pdic's change journal under {', '.join(paths)}")
     return probe.verdict(problems, f"{found} change journal record(s) received")
-
-
-def unit_running(probe: Probe, unit: str) -> list[str]:
-    """A problem line for each of enabled and active that ``unit`` is not."""
-    problems = []
-    for verb, wanted in (("is-enabled", "enabled"), ("is-active", "active")):
-        state = probe.run(f"systemctl {verb} %s", unit).stdout.strip() or "unknown"
-        if state != wanted:
-            problems.append(f"{unit} is {state}")
-    return problems
 
 
 @check("logging_process_accounting")
