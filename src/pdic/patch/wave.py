@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,6 +40,8 @@ from pdic.patch.plan import Check, Plan, batches, checks, plan, upstreams
 PATCHED = "patched"
 UNCHANGED = "unchanged"
 PENDING = "pending"
+READERS = 8
+"""Hosts whose pending updates are read at the same time."""
 SKIPPED = "skipped"
 FAILED = "FAILED"
 UNTOUCHED = "untouched"
@@ -402,13 +405,17 @@ def patch(
 def _read(wave: _Wave) -> bool:
     """Every host's pending updates (states set); False if one cannot be read."""
     report = wave.report
-    for line in report.hosts:
-        try:
-            line.updates = wave.transport.pending(line.host)
-        except Exception as exc:
+    # Read side by side (apt-get update waits on the mirror, not on this machine); a failure
+    # is reported at the first host, in the plan's order, that could not be read.
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        reads = [pool.submit(wave.transport.pending, line.host) for line in report.hosts]
+    for line, read in zip(report.hosts, reads, strict=True):
+        exc = read.exception()
+        if exc is not None:
             line.state, line.step, line.detail = FAILED, "read updates", why(exc)
             report.stopped_at = line.host
             return False
+        line.updates = read.result()
         if line.host in wave.plan.skipped:
             line.state = SKIPPED
             if line.updates:
