@@ -11,8 +11,6 @@ systemd-analyze (an error under CI: Debian's systemd package ships it).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from monitoring.test_roles_render import _tool
 
 from pdic.compliance.checks.services import Exposure, parse_exposure
 
@@ -92,20 +91,11 @@ def render_unit(role: str, template: str, extra: dict[str, Any]) -> str:
     return str(templar.template(trust_as_template(source)))
 
 
-def _systemd_analyze() -> str:
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("systemd-analyze is not installed (Debian's systemd); required under CI")
-        pytest.skip("systemd-analyze is not installed")
-    return path
-
-
 def rate(unit: Path, threshold: int) -> tuple[subprocess.CompletedProcess[str], Exposure | None]:
     """systemd-analyze's verdict on a unit file, and the exposure it printed."""
     proc = subprocess.run(
         [
-            _systemd_analyze(),
+            _tool("systemd-analyze"),
             "security",
             "--offline=true",
             f"--threshold={threshold}",
