@@ -610,6 +610,8 @@ def audit_cmd(
             else f"lynis: {found.note}"
         )
         typer.echo(f"{found.host} {tally}")
+        for point in found.remaining:
+            typer.echo(f"  {point.finding.test} {point.finding.kind}: {point.why.en}")
     typer.echo(f"centre score={_pct(report.score(run.results))}")
     for path in paths:
         typer.echo(f"report: {path}")

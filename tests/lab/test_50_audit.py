@@ -1,6 +1,7 @@
 """`pdic audit` of the lab: a known set of controls fails before the first deploy and passes
-after it, Lynis's hardening index rises on every host, every host is seen, evidence is recorded,
-and a change made by hand fails exactly its control on exactly its host.
+after it, Lynis's hardening index reaches 85 on every deployed host and every Lynis point left
+is listed with its reason, every host is seen, evidence is recorded, and a change made by hand
+fails exactly its control on exactly its host.
 
 The unhardened lab is audited once by the session (conftest `unhardened`, before the first
 deploy) and the deployed lab once (`hardened_audit`); tests share those two audits.
@@ -17,16 +18,18 @@ from typing import Any
 
 import pytest
 from audit_json import (
+    below,
     changes,
     lynis_before_after,
     not_failing,
     not_passing,
     outcomes,
     results,
+    unexplained_lynis_points,
 )
 from conftest import LAB_WAIVERS, LYNIS_REPORT, ROOT, Run, lab_audit, pdic
 
-from pdic.compliance.catalogue import load_catalogue
+from pdic.compliance.catalogue import LYNIS_NOTES, load_catalogue, load_lynis_notes
 from pdic.inventory import Inventory
 
 # What a lab host fails as `pdic bootstrap` leaves it: Debian 12 (debootstrap minbase with
@@ -78,7 +81,10 @@ UNHARDENED_FAILURES = {
 }
 
 
-CONTROLS = load_catalogue(ROOT / "compliance").controls
+CATALOGUE = load_catalogue(ROOT / "compliance")
+CONTROLS = CATALOGUE.controls
+LYNIS_BAR = 85
+"""The Lynis hardening index every deployed lab host reaches, container limits included."""
 
 
 def _applicable(inventory: Inventory, control: str) -> list[tuple[str, str]]:
@@ -103,27 +109,51 @@ def test_after_the_deploy_the_known_controls_pass_or_are_waived(
     assert not_passing(hardened_audit, _applicable(inventory, control)) == []
 
 
-def test_lynis_hardening_index_rises_on_every_host(
-    unhardened_audit: dict[str, Any],
+def test_lynis_hardening_index_is_at_least_85_on_every_host(
+    unhardened: dict[str, Any] | None,
     hardened_audit: dict[str, Any],
     inventory: Inventory,
     request: pytest.FixtureRequest,
 ) -> None:
     # The numbers first, whatever the verdict: printed, saved under reports/ and shown at the
-    # end of the session (conftest's terminal summary), so the CI log has them.
-    report = lynis_before_after(unhardened_audit, hardened_audit)
+    # end of the session (conftest's terminal summary), so the CI log has them. Before the
+    # deploy is there only on a fresh lab (a reused one was not audited unhardened).
+    report = lynis_before_after(unhardened, hardened_audit)
     request.config.stash[LYNIS_REPORT] = report
-    text = json.dumps(report, indent=2)
+    text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
     (ROOT / "reports").mkdir(exist_ok=True)
     (ROOT / "reports" / "lynis-before-after.json").write_text(text + "\n", encoding="utf-8")
     assert set(report["hosts"]) == set(inventory.hosts), report
-    not_risen = {
-        host: row
+    assert below(report, LYNIS_BAR) == {}, "points left:\n" + "\n".join(
+        f"{host}: {point}"
         for host, row in report["hosts"].items()
-        if row["lynis_rise"] is None or row["lynis_rise"] <= 0
-    }
-    assert not_risen == {}
+        for point in row["lynis_left_after"]
+    )
+
+
+def test_every_lynis_point_left_is_listed_with_its_reason(
+    hardened_audit: dict[str, Any], inventory: Inventory
+) -> None:
+    # Beside each host's index the report lists every warning and suggestion Lynis left, each
+    # with its reason in Vietnamese and English: out of reach in a container (every lab host
+    # is one; compliance/lynis.yml names the tests and why), the result of the pdic control
+    # that checks the same thing (a waiver included), or Lynis's own text.
+    notes = load_lynis_notes(ROOT / "compliance" / LYNIS_NOTES, CATALOGUE)
+    rows = hardened_audit["lynis"]
+    assert set(rows) == set(inventory.hosts)
+    assert {h: r["container"] for h, r in rows.items()} == dict.fromkeys(
+        inventory.hosts, "systemd-nspawn"
+    )
+    assert unexplained_lynis_points(hardened_audit, notes.out_of_reach) == []
+    for row in rows.values():
+        for point in row["remaining"]:
+            if point["reason"] == "out_of_reach":
+                assert point["why"]["en"].startswith("out of reach in a container: "), point
+                assert point["why"]["vi"].startswith("không thể đạt trong container: "), point
+            elif point["reason"] == "pdic_control":
+                assert point["why"]["en"].startswith("checked by pdic: "), point
+                assert point["controls"], point
 
 
 def test_audit_reaches_every_host_within_a_minute(

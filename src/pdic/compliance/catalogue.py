@@ -5,6 +5,7 @@ Layout of the catalogue directory (``compliance/`` in the repository)::
     controls/<area>.yml      controls: [ {id, title, rationale, severity, groups, mappings, ...} ]
     frameworks/<name>.yml    key, title, and either clauses: [{id, ...}] or id_pattern
     waivers.example.yml      waivers: [ {control, hosts, justification, approver, expires} ]
+    lynis.yml                out_of_reach: [ {ids, reason} ], checked_by: [ {id, controls} ]
 
 A framework is data: a new one (Decree 331/2026, TCVN 14423:2026) is one more file and one
 more key under each control's ``mappings``, never code. A check parameter is a value, a list
@@ -54,6 +55,9 @@ CONTROL_KEYS = {
     "threshold_source": False,
 }
 WAIVER_KEYS = ("control", "hosts", "justification", "approver", "expires")
+LYNIS_NOTES = "lynis.yml"
+"""What pdic knows of Lynis's tests, beside the controls (:func:`load_lynis_notes`)."""
+LYNIS_TEST_ID = re.compile(r"[A-Z]{3,4}-[0-9]{4}")
 
 KeyPath = tuple[str | int, ...]
 
@@ -611,3 +615,120 @@ def load_waivers(
         else:
             active.append(waiver)
     return Waivers(tuple(active), tuple(expired), tuple(problems.lines))
+
+
+# Lynis
+
+
+@dataclass(frozen=True)
+class LynisCheck:
+    """A Lynis test whose subject pdic controls check too (narrowed to findings whose details
+    start with ``details``, when given)."""
+
+    test: str
+    controls: tuple[str, ...]
+    details: str | None = None
+
+    def matches(self, test: str, details: str) -> bool:
+        if test != self.test:
+            return False
+        if self.details is None:
+            return True
+        words = details.replace("(", " ").split()
+        return bool(words) and words[0] == self.details
+
+
+@dataclass(frozen=True)
+class LynisNotes:
+    """The Lynis tests a container host cannot pass, with why, and those a pdic control checks."""
+
+    out_of_reach: Mapping[str, Text] = field(default_factory=dict)
+    checked_by: tuple[LynisCheck, ...] = ()
+
+    def controls_for(self, test: str, details: str) -> tuple[str, ...]:
+        """The pdic controls that check what Lynis test ``test`` found (``details``)."""
+        found: list[str] = []
+        for entry in self.checked_by:
+            if entry.matches(test, details):
+                found.extend(c for c in entry.controls if c not in found)
+        return tuple(found)
+
+
+def load_lynis_notes(path: Path | str, catalogue: Catalogue) -> LynisNotes:
+    """Read ``lynis.yml`` (see compliance/lynis.yml); none at ``path`` is no notes.
+
+    Every problem (an id that is not a Lynis test id, an id listed twice as out of reach, a
+    reason without both texts, an unknown pdic control) is one line, all raised together.
+    """
+    file = Path(path)
+    if not file.exists():
+        return LynisNotes()
+    rel = file.name
+    data = _read(file, rel)
+    problems = _Problems(file.parent)
+    if not isinstance(data, Mapping):
+        raise ComplianceError(f"{rel}: (file): must be a mapping with out_of_reach and checked_by")
+    for key in data:
+        if key not in ("out_of_reach", "checked_by"):
+            problems.add(rel, (str(key),), "unknown key (known: out_of_reach, checked_by)")
+    out_of_reach: dict[str, Text] = {}
+    for i, item in enumerate(_list(data, "out_of_reach", rel, problems)):
+        at: KeyPath = ("out_of_reach", i)
+        if not isinstance(item, Mapping) or set(item) != {"ids", "reason"}:
+            problems.add(rel, at, "must be a mapping with ids and reason")
+            continue
+        reason = _text(item["reason"])
+        if reason is None:
+            problems.add(rel, (*at, "reason"), _text_problem(item["reason"]))
+        for j, test in enumerate(_lynis_ids(item["ids"], rel, (*at, "ids"), problems)):
+            if test in out_of_reach:
+                problems.add(rel, (*at, "ids", j), f"{test} is listed twice")
+            elif reason is not None:
+                out_of_reach[test] = reason
+    checked_by: list[LynisCheck] = []
+    for i, item in enumerate(_list(data, "checked_by", rel, problems)):
+        at = ("checked_by", i)
+        if not isinstance(item, Mapping) or not {"id", "controls"} <= set(item) <= {
+            "id",
+            "details",
+            "controls",
+        }:
+            problems.add(rel, at, "must be a mapping with id, controls and optionally details")
+            continue
+        tests = _lynis_ids([item["id"]], rel, (*at, "id"), problems)
+        details = item.get("details")
+        if details is not None and (not isinstance(details, str) or not details.strip()):
+            problems.add(rel, (*at, "details"), "must be a word (the start of Lynis's details)")
+        controls = item["controls"]
+        if not isinstance(controls, list) or not controls:
+            problems.add(rel, (*at, "controls"), "must be a non-empty list of control ids")
+            continue
+        for j, control in enumerate(controls):
+            if control not in catalogue.controls:
+                problems.add(rel, (*at, "controls", j), f"unknown control id {control!r}")
+        if tests and all(c in catalogue.controls for c in controls):
+            checked_by.append(LynisCheck(tests[0], tuple(controls), details))
+    problems.raise_if_any()
+    return LynisNotes(out_of_reach, tuple(checked_by))
+
+
+def _list(data: Mapping[str, Any], key: str, rel: str, problems: _Problems) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        problems.add(rel, (key,), "must be a list")
+        return []
+    return value
+
+
+def _lynis_ids(value: Any, rel: str, at: KeyPath, problems: _Problems) -> list[str]:
+    if not isinstance(value, list) or not value:
+        problems.add(rel, at, "must be a non-empty list of Lynis test ids")
+        return []
+    good = []
+    for j, test in enumerate(value):
+        if isinstance(test, str) and LYNIS_TEST_ID.fullmatch(test):
+            good.append(test)
+        else:
+            where = at if len(value) == 1 and at[-1] == "id" else (*at, j)
+            problems.add(rel, where, f"{test!r} is not a Lynis test id (such as KRNL-6000)")
+    return good

@@ -13,7 +13,8 @@ and is reported as waived. The centre's score pools every host's results in the 
 host with nothing to score has no score (None).
 
 Lynis's verdicts (``pdic audit --lynis``), when there are any, go beside the scores in every
-format: a per-host comparison of pdic's score and Lynis's hardening index.
+format: a per-host comparison of pdic's score and Lynis's hardening index, and (JSON, JUnit,
+HTML) every Lynis warning and suggestion left on the host with its reason.
 
 Writers take the results and return text; they do not write files or run checks.
 """
@@ -199,7 +200,8 @@ def _evidence_text(result: Result) -> str:
 def to_junit(results: Sequence[Result], lynis: Mapping[str, LynisResult] = NO_LYNIS) -> str:
     """One testsuite per host, one testcase per control x host (classname = control area).
 
-    Lynis's verdict on a host, when there is one, is in the properties of the host's testsuite.
+    Lynis's verdict on a host, when there is one, is in the properties of the host's testsuite,
+    with a ``lynis_remaining`` property for each point Lynis left (test, kind and reason).
     """
     root = ET.Element("testsuites", name="pdic compliance")
     totals = counts(results)
@@ -232,6 +234,10 @@ def to_junit(results: Sequence[Result], lynis: Mapping[str, LynisResult] = NO_LY
                     ET.SubElement(props, "property", name=key, value=str(value))
             if found.note:
                 ET.SubElement(props, "property", name="lynis_note", value=found.note)
+            for point in found.remaining:  # one property per point left, with its reason
+                f = point.finding
+                left = f"{f.test} {f.kind}: {point.why.en}"
+                ET.SubElement(props, "property", name="lynis_remaining", value=left)
         for result in sorted(mine, key=lambda r: r.control.id):
             case = ET.SubElement(
                 suite,

@@ -2,8 +2,9 @@
 
 For each selected host: connect as the operations account (pdic.connect), detect a container
 once, evaluate every control that applies to the host's groups (or the ones asked for), run
-Lynis over the same connection when asked (pdic.compliance.lynis), then apply the waivers and
-hand the results to the report writers. The inventory is validated first, as for a deploy. A
+Lynis over the same connection when asked (pdic.compliance.lynis), then apply the waivers,
+give each Lynis point left its reason (compliance/lynis.yml and the host's results) and hand
+the results to the report writers. The inventory is validated first, as for a deploy. A
 host that cannot be reached gets an ``error`` result for each of its controls: an audit never
 passes a host it could not see.
 
@@ -21,17 +22,20 @@ from typing import Any
 
 from pdic.compliance import report
 from pdic.compliance.catalogue import (
+    LYNIS_NOTES,
     Catalogue,
     ComplianceError,
     Control,
+    LynisNotes,
     Waivers,
     check_group_coverage,
     load_catalogue,
+    load_lynis_notes,
     load_waivers,
 )
 from pdic.compliance.checks import CheckOutcome
 from pdic.compliance.evaluate import detect_container, evaluate
-from pdic.compliance.lynis import LynisResult, run_lynis, unreachable
+from pdic.compliance.lynis import ControlState, LynisResult, explain, run_lynis, unreachable
 from pdic.connect import testinfra_host
 from pdic.files import private_dir, write_atomically
 from pdic.inventory import Host, Inventory
@@ -89,10 +93,22 @@ def audit_host(
     if not lynis:
         return results, None
     try:
-        found = run_lynis(host.name, target)
+        found = run_lynis(host.name, target, container[0])
     except Exception as exc:  # a failed Lynis run never hides the controls' results
-        found = LynisResult(host.name, "error", note=f"lynis: {type(exc).__name__}: {exc}")
+        note = f"lynis: {type(exc).__name__}: {exc}"
+        found = LynisResult(host.name, "error", note=note, container=container[0])
     return results, found
+
+
+def control_states(results: Sequence[report.Result], host: str) -> dict[str, ControlState]:
+    """Each control's outcome on ``host`` (with its waiver's justification), for :func:`explain`."""
+    return {
+        r.control.id: ControlState(
+            r.control.id, r.outcome, r.waiver.justification if r.waiver else ""
+        )
+        for r in results
+        if r.host == host
+    }
 
 
 def audit(
@@ -112,6 +128,9 @@ def audit(
     catalogue = load_catalogue(catalogue_dir)
     check_group_coverage(catalogue, inv.groups)
     chosen = select_controls(catalogue, controls)
+    notes = (
+        load_lynis_notes(Path(catalogue_dir) / LYNIS_NOTES, catalogue) if lynis else LynisNotes()
+    )
     waivers = Waivers()
     if waivers_file is not None:
         waivers = load_waivers(waivers_file, catalogue, today or dt.date.today(), set(inv.hosts))
@@ -121,7 +140,11 @@ def audit(
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
         per_host = list(pool.map(lambda h: audit_host(h, chosen, reach, lynis), hosts))
     results = report.apply_waivers([r for rs, _ in per_host for r in rs], waivers)
-    found = {lr.host: lr for _, lr in per_host if lr is not None}
+    found = {
+        lr.host: explain(lr, notes, control_states(results, lr.host))
+        for _, lr in per_host
+        if lr is not None
+    }
     return AuditRun(results, waivers, catalogue, found)
 
 

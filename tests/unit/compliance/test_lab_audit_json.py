@@ -132,6 +132,7 @@ def test_lynis_before_and_after(tmp_path: Path, before: dict[str, Any]) -> None:
     role = "pdic-ssh-hardening.txt"
     after = _audit(tmp_path, {"portal-1": role, "hcc-1": role}, {"portal-1": 71, "hcc-1": None})
     found = audit_json.lynis_before_after(before, after)
+    left = found["hosts"]["portal-1"].pop("lynis_left_after")
     assert found["hosts"] == {
         "hcc-1": {
             "lynis_before": 58,
@@ -140,6 +141,8 @@ def test_lynis_before_and_after(tmp_path: Path, before: dict[str, Any]) -> None:
             "pdic_score_before": 0.5,
             "pdic_score_after": 1.0,
             "notes": ["lynis not installed"],
+            "lynis_left": {"out_of_reach": 0, "pdic_control": 0, "lynis": 0},
+            "lynis_left_after": [],
         },
         "portal-1": {
             "lynis_before": 58,
@@ -148,12 +151,60 @@ def test_lynis_before_and_after(tmp_path: Path, before: dict[str, Any]) -> None:
             "pdic_score_before": 0.0,
             "pdic_score_after": 1.0,
             "notes": [],
+            # The recorded report's 2 warnings and 25 suggestions, on a container host.
+            "lynis_left": {"out_of_reach": 4, "pdic_control": 17, "lynis": 6},
         },
     }
+    assert len(left) == 27
+    assert left[0] == "PKGS-7392 warning: checked by pdic: PDIC-UPD-003 not checked here"
+    assert "SSH-7408 suggestion: checked by pdic: PDIC-SSH-008 not checked here" in left
     assert found["centre_pdic_score"] == {"before": 0.25, "after": 1.0}
     assert audit_json.format_before_after(found) == [
-        "host         lynis before  after  rise   pdic before -> after",
-        "hcc-1                  58      -     -   50% -> 100%",
-        "portal-1               58     71    13   0% -> 100%",
+        "host         lynis before  after  rise   pdic before -> after"
+        "   points left (reach/pdic/lynis)",
+        "hcc-1                  58      -     -   50% -> 100%   0/0/0",
+        "portal-1               58     71    13   0% -> 100%   4/17/6",
         "centre pdic score: 25% -> 100%",
+    ]
+
+
+def test_a_lab_not_audited_unhardened_has_no_before(after: dict[str, Any]) -> None:
+    found = audit_json.lynis_before_after(None, after)
+    assert found["hosts"]["hcc-1"]["lynis_before"] is None
+    assert found["hosts"]["hcc-1"]["lynis_after"] == 69
+    assert found["centre_pdic_score"] == {"before": None, "after": 1.0}
+    assert audit_json.format_before_after(found)[1] == (
+        "hcc-1                   -     69     -   - -> 100%   4/17/6"
+    )
+
+
+def test_hosts_below_the_bar(after: dict[str, Any]) -> None:
+    found = audit_json.lynis_before_after(None, after)
+    assert audit_json.below(found, 70) == {"hcc-1": 69}
+    assert audit_json.below(found, 69) == {}
+    found["hosts"]["hcc-1"]["lynis_after"] = None
+    assert audit_json.below(found, 0) == {"hcc-1": None}
+
+
+OUT_OF_REACH = ["KRNL-6000", "FILE-6310", "ACCT-9622", "ACCT-9628"]
+
+
+def test_every_lynis_point_left_has_a_reason(after: dict[str, Any]) -> None:
+    assert audit_json.unexplained_lynis_points(after, OUT_OF_REACH) == []
+
+
+def test_a_point_left_without_its_reason_is_named(after: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(after))
+    portal = broken["lynis"]["portal-1"]
+    portal["remaining"][0]["why"]["vi"] = ""
+    file_6310 = next(p for p in portal["remaining"] if p["test"] == "FILE-6310")
+    file_6310["reason"] = "lynis"
+    broken["lynis"]["hcc-1"]["remaining"].pop()
+    assert audit_json.unexplained_lynis_points(broken, OUT_OF_REACH) == [
+        "hcc-1: 27 points counted, 26 listed",
+        "portal-1: PKGS-7392 warning 'Found one or more vulnerable packages.': no reason in "
+        f"both languages: {portal['remaining'][0]}",
+        "portal-1: FILE-6310 suggestion 'To decrease the impact of a full /home file system, "
+        "place /home on a separate partition': out of reach in a container, given "
+        f"{file_6310['why']['en']!r}",
     ]

@@ -1,4 +1,8 @@
-"""Service checks: unneeded software, TLS versions and certificates, mail relay, PostgreSQL.
+"""Service checks: unneeded software, sandboxed units, TLS versions and certificates, mail relay,
+PostgreSQL.
+
+pdic's own systemd units are rated by ``systemd-analyze security`` (the exposure score, 0.0 to
+10.0, that Lynis's BOOT-5264 points at); :func:`parse_exposure` reads what it prints.
 
 TLS is probed from the host itself with ``openssl s_client`` against 127.0.0.1, so the check
 sees exactly what the daemon offers, whatever the firewall in front of it. Old protocols are
@@ -8,7 +12,10 @@ PostgreSQL is asked through ``psql`` as the postgres account (``runuser``, root 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check, installed_packages
 
@@ -70,6 +77,105 @@ def services_no_unneeded_services(
         [f"unneeded units enabled or active: {found}"] if found else [],
         "no unneeded unit enabled or active",
     )
+
+
+PDIC_UNITS = ("pdic-*.service", "pgbackrest-*.service")
+"""The unit files pdic's roles install (Debian's own pgBackRest unit is pgbackrest.service)."""
+NOT_PDIC_UNITS = ("pdic-lab-*.service",)
+"""Matching names that are not the centre's: ``pdic lab`` puts pdic-lab-sysctl-net.service in
+every lab host's base image (it mounts /proc/sys/net writable, which no sandbox allows)."""
+LIST_UNIT_FILES = "systemctl list-unit-files --no-legend --no-pager --type=service"
+SECURITY = "systemd-analyze security --no-pager"
+OVERALL = "Overall exposure level for"
+"""What ``systemd-analyze security UNIT`` prints last for each unit (after its table):
+``→ Overall exposure level for pdic-exporter.service: 1.5 OK 🙂`` (``->`` and ``:-)`` when the
+locale is not UTF-8). The check keeps these lines only (grep), one per unit, as evidence."""
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_OVERALL = re.compile(
+    rf"{OVERALL} (?P<unit>\S+): (?P<exposure>[0-9]+\.[0-9]) (?P<predicate>[A-Z]+)"
+)
+_OVERVIEW = re.compile(
+    r"(?P<unit>\S+\.service)\s+(?P<exposure>[0-9]+\.[0-9])\s+(?P<predicate>[A-Z]+)\b"
+)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How exposed ``systemd-analyze security`` rates a unit: 0.0 (best) to 10.0, and its word
+    (PERFECT, SAFE, OK, MEDIUM, EXPOSED, UNSAFE, DANGEROUS)."""
+
+    score: float
+    predicate: str
+
+
+def parse_exposure(text: str) -> dict[str, Exposure]:
+    """Every unit's exposure in what ``systemd-analyze security`` printed, by unit name.
+
+    Reads both forms it prints: the line that ends each unit's table (``→ Overall exposure level
+    for UNIT: 3.2 OK``, also with ``--offline=true FILE``) and the overview table that
+    ``systemd-analyze security`` prints without units, or after several (``UNIT EXPOSURE
+    PREDICATE HAPPY`` header, a row per unit). Colour codes are ignored; other lines (the
+    detailed tables, the header) are skipped.
+    """
+    found: dict[str, Exposure] = {}
+    for raw in text.splitlines():
+        line = _ANSI.sub("", raw).strip()
+        match = _OVERALL.search(line) or _OVERVIEW.match(line)
+        if match:
+            found[match["unit"]] = Exposure(float(match["exposure"]), match["predicate"])
+    return found
+
+
+def _unit_files(listing: str, exclude: Sequence[str]) -> list[str]:
+    """Unit file names of ``systemctl list-unit-files --no-legend`` lines: not those matching
+    ``exclude``, nor masked ones (they never run) or transient ones (``systemd-run``, made by
+    hand, not installed)."""
+    units = []
+    for line in listing.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[1] in ("masked", "transient"):
+            continue
+        if not any(fnmatch.fnmatchcase(words[0], pattern) for pattern in exclude):
+            units.append(words[0])
+    return units
+
+
+def _analysed_as(unit: str) -> str:
+    """The name systemd-analyze rates a unit under: a template as its ``test-instance``."""
+    return unit.replace("@.", "@test-instance.", 1)
+
+
+@check("services_units_sandboxed")
+def services_units_sandboxed(
+    host: HostLike,
+    *,
+    units: Sequence[str] = PDIC_UNITS,
+    exclude: Sequence[str] = NOT_PDIC_UNITS,
+    max_exposure: float = 4.0,
+) -> CheckOutcome:
+    """Every pdic unit on the host is rated at most ``max_exposure`` by systemd-analyze security."""
+    probe = Probe(host)
+    listing = probe.run(LIST_UNIT_FILES + " " + " ".join(["%s"] * len(units)), *units)
+    present = _unit_files(listing.stdout, exclude)
+    if not present:
+        return probe.not_applicable(f"no unit file matching {' '.join(units)}")
+    result = probe.run(
+        f"{SECURITY} " + " ".join(["%s"] * len(present)) + f" | grep -F '{OVERALL}'", *present
+    )
+    rated: Mapping[str, Exposure] = parse_exposure(result.stdout)
+    problems, scores = [], []
+    for unit in present:
+        exposure = rated.get(_analysed_as(unit))
+        if exposure is None:
+            problems.append(f"{unit}: no exposure level (systemd-analyze could not rate it)")
+            continue
+        scores.append(f"{unit} {exposure.score:.1f}")
+        if exposure.score > max_exposure:
+            problems.append(
+                f"{unit}: exposure {exposure.score:.1f} {exposure.predicate} > {max_exposure:.1f}"
+            )
+    return probe.verdict(problems, f"every unit at most {max_exposure:.1f}: {', '.join(scores)}")
 
 
 def _endpoint(spec: str) -> tuple[str, str | None]:
