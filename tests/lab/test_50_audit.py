@@ -1,7 +1,7 @@
 """`pdic audit` of the lab: a known set of controls fails before the first deploy and passes
 after it, Lynis's hardening index reaches LYNIS_BAR on every deployed host and every Lynis
-point left is listed with its reason, every host is seen, evidence is recorded, and a change made by hand
-fails exactly its control on exactly its host.
+point left is listed with its reason, every host is seen, evidence is recorded, and a change
+made by hand fails exactly its control on exactly its host.
 
 The unhardened lab is audited once by the session (conftest `unhardened`, before the first
 deploy) and the deployed lab once (`hardened_audit`); tests share those two audits.
