@@ -700,3 +700,15 @@ def test_clamav_names_every_bad_input(tmp_path: Path) -> None:
     )
     assert "/var/lib/pdic-apps/hcc/storage'" not in message
 
+
+def test_mail_refuses_the_antivirus_without_rspamd(tmp_path: Path) -> None:
+    variables = {
+        **_mail_vars(tmp_path),
+        "mail_spam_filter": False,
+        "mail_antivirus_enabled": True,
+    }
+    message = _failure(_run("mail", variables, tmp_path, _mail_inventory()))
+    assert message == (
+        "mail_antivirus_enabled needs mail_spam_filter (rspamd asks clamd) and"
+        " mail_antivirus_socket an absolute path (got '/run/clamav/clamd.ctl')"
+    )
