@@ -17,7 +17,7 @@ database (`clamav_signatures: local`): it detects the EICAR test file and nothin
   again later`), one without attachment is still delivered, ClamavDown fires for mail-1
   (critical) and its notification, which has no attachment, reaches the on-call mailbox. clamd
   started again, the attachment is accepted and the alert resolves.
-- The audit's anti-virus controls (PDIC-SVC-010..012) pass on the three hosts afterwards.
+- The audit's anti-virus controls (PDIC-SVC-011..012) pass on the three hosts afterwards.
 
 The EICAR file never touches portal-1's disk (it is built in the SMTP client's memory) and is
 removed from hcc-1 at the end. Mail helpers (IMAP, the mailboxes' passwords, the centre's root)
@@ -290,14 +290,14 @@ def test_clamd_down_tempfails_attachments_and_raises_clamav_down(  # type: ignor
 
 def test_the_antivirus_controls_pass(tmp_path: Path) -> None:
     hosts = f"{MAIL.name},eoffice-1,{UPLOADS}"
-    controls = "PDIC-SVC-010,PDIC-SVC-011,PDIC-SVC-012"
+    controls = "PDIC-SVC-011,PDIC-SVC-012,PDIC-SVC-013"
     document = lab_audit(tmp_path, "--limit", hosts, "--controls", controls)
     found = {key: r["outcome"] for key, r in results(document).items()}
     assert found == {
-        ("PDIC-SVC-010", MAIL.name): "pass",
-        ("PDIC-SVC-010", "eoffice-1"): "pass",
-        ("PDIC-SVC-010", UPLOADS): "pass",
         ("PDIC-SVC-011", MAIL.name): "pass",
-        ("PDIC-SVC-012", "eoffice-1"): "pass",
-        ("PDIC-SVC-012", UPLOADS): "pass",
+        ("PDIC-SVC-011", "eoffice-1"): "pass",
+        ("PDIC-SVC-011", UPLOADS): "pass",
+        ("PDIC-SVC-012", MAIL.name): "pass",
+        ("PDIC-SVC-013", "eoffice-1"): "pass",
+        ("PDIC-SVC-013", UPLOADS): "pass",
     }, json.dumps(document["results"], indent=1)[-4000:]

@@ -1134,7 +1134,7 @@ CASES += [
 ]
 
 
-# Anti-virus (PDIC-SVC-010..012). fixtures/clamav/ holds what role clamav's pdic-clamav wrote
+# Anti-virus (PDIC-SVC-011..012). fixtures/clamav/ holds what role clamav's pdic-clamav wrote
 # against a real clamd 1.4.6 (the scan found the EICAR file under hcc's storage);
 # fixtures/rspamd/ what Debian 12's rspamadm 3.4 prints for the mail role's rendered
 # antivirus.conf and force_actions.conf (fixtures/README.md); postconf's line is Debian's
