@@ -657,3 +657,58 @@ def test_fail2ban_jails_render_with_the_trusted_addresses(tmp_path: Path) -> Non
     assert "ignoreip = 127.0.0.1/8 ::1 10.251.0.1/32 10.251.0.61\n" in text
     assert "backend = systemd\n" in text and "banaction = nftables-multiport\n" in text
     assert text.count("enabled = true\n") == 3
+
+
+# clamav
+
+
+def test_clamav_accepts_its_defaults_and_the_lab_settings(tmp_path: Path) -> None:
+    _passes(_run("clamav", _vars(), tmp_path))
+    lab = _vars(
+        clamav_signatures="local",
+        clamav_scan_paths=["/var/lib/pdic-apps/hcc/storage"],
+        clamav_database_mirror="http://clamav-mirror.thaibinh.gov.vn:8080/clamav",
+    )
+    _passes(_run("clamav", lab, tmp_path))
+
+
+def test_clamav_names_every_bad_input(tmp_path: Path) -> None:
+    variables = _vars(
+        clamav_enabled="yes",
+        clamav_signatures="internet",
+        clamav_database_mirror="ftp://mirror.example.org",
+        clamav_max_threads=0,
+        clamav_max_file_size="32 MB",
+        clamav_scan_paths=["/var/lib/pdic-apps/hcc/storage", "uploads", "/srv/my uploads"],
+        clamav_scan_schedule="",
+    )
+    message = _failure(_run("clamav", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "clamav_enabled and clamav_concurrent_database_reload must be true or false",
+        "clamav_signatures must be freshclam (ClamAV's databases, or clamav_database_mirror) or"
+        " local (pdic's own test database, for a lab), got 'internet'",
+        "clamav_database_mirror must be empty, a host name or an http(s) URL of the centre's"
+        " mirror, got 'ftp://mirror.example.org'",
+        "clamav_freshclam_checks (1..50), clamav_freshclam_first_download_timeout,"
+        " clamav_max_threads and clamav_check_interval must be whole numbers > 0;"
+        " got 12, 900, 0, 60",
+        "clamav_max_file_size must be a size as clamd writes it (32M, 4096K), got '32 MB'",
+        "must be absolute paths (not /) without spaces, quotes or backslashes, got 'uploads'",
+        "got '/srv/my uploads'",
+        "clamav_scan_schedule and clamav_scan_randomized_delay must not be empty",
+    )
+    assert "/var/lib/pdic-apps/hcc/storage'" not in message
+
+
+def test_mail_refuses_the_antivirus_without_rspamd(tmp_path: Path) -> None:
+    variables = {
+        **_mail_vars(tmp_path),
+        "mail_spam_filter": False,
+        "mail_antivirus_enabled": True,
+    }
+    message = _failure(_run("mail", variables, tmp_path, _mail_inventory()))
+    assert message == (
+        "mail_antivirus_enabled needs mail_spam_filter (rspamd asks clamd) and"
+        " mail_antivirus_socket an absolute path (got '/run/clamav/clamd.ctl')"
+    )

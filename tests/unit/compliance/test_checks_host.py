@@ -1,4 +1,5 @@
-"""Account, file, logging, network, service, update and backup checks on recorded outputs.
+"""Account, file, logging, network, service (anti-virus too), update and backup checks on
+recorded outputs.
 
 Outputs are written in the exact format each tool prints on Debian 12; where a value is
 Debian's default it says so.
@@ -18,7 +19,7 @@ from pdic.compliance.checks.backups import PGBACKREST_CONF, PGBACKREST_SECTIONS,
 from pdic.compliance.checks.base import render
 from pdic.compliance.checks.logs import logrotate_retention, systemd_seconds
 
-from .fakes import FakeHost
+from .fakes import FakeHost, fixture_text
 
 PGBACKREST_SECTIONS_COMMAND = render(PGBACKREST_SECTIONS, SECTION_LINES, PGBACKREST_CONF)
 
@@ -1129,6 +1130,237 @@ CASES += [
         },
         "fail",
         "pdic-aide-check.timer is unknown; pdic-aide-check.timer is inactive; no AIDE check result",
+    ),
+]
+
+
+# Anti-virus (PDIC-SVC-011..012). fixtures/clamav/ holds what role clamav's pdic-clamav wrote
+# against a real clamd 1.4.6 (the scan found the EICAR file under hcc's storage);
+# fixtures/rspamd/ what Debian 12's rspamadm 3.4 prints for the mail role's rendered
+# antivirus.conf and force_actions.conf (fixtures/README.md); postconf's line is Debian's
+# Postfix on the mail role's rendered main.cf.
+CHECK_PROM = fixture_text("clamav/pdic_clamav.prom")  # written at 1796617389
+SCAN_PROM = fixture_text("clamav/pdic_clamav_scan.prom")  # written at 1796617389, 1 infected
+CLEAN_SCAN_PROM = SCAN_PROM.replace('storage"} 1\n', 'storage"} 0\n')
+AV_JSON = fixture_text("rspamd/configdump-antivirus.json")
+FORCED_JSON = fixture_text("rspamd/configdump-force_actions.json")
+SOON = "1796617449\n"  # a minute after both files were written
+
+
+def _units(*units: str, state: tuple[str, str] = ("enabled", "active")) -> dict[str, object]:
+    return {
+        f"systemctl {verb} {unit}": f"{value}\n"
+        for unit in units
+        for verb, value in zip(("is-enabled", "is-active"), state, strict=True)
+    }
+
+
+CLAMD_UP = _units("clamav-daemon.service", "pdic-clamav-check.timer")
+CHECK_READ = "cat -- /var/lib/prometheus/node-exporter/pdic_clamav.prom"
+SCAN_READ = "cat -- /var/lib/prometheus/node-exporter/pdic_clamav_scan.prom"
+SCAN_TIMER = _units("pdic-clamav-scan.timer")
+MILTERS = "smtpd_milters = { inet:127.0.0.1:11332, default_action=tempfail }, inet:127.0.0.1:8891\n"
+MAIL = {
+    "postconf smtpd_milters": MILTERS,
+    "rspamadm configdump -j antivirus": AV_JSON,
+    "rspamadm configdump -j force_actions": FORCED_JSON,
+}
+
+CASES += [
+    (
+        "clamd: answers and detects the test file",
+        "services_clamav_running",
+        {},
+        {**CLAMD_UP, CHECK_READ: CHECK_PROM, "date +%s": SOON},
+        "pass",
+        "clamd answers and detects the test file",
+    ),
+    (
+        "clamd: stopped (the check publishes 0)",
+        "services_clamav_running",
+        {},
+        {
+            **_units("clamav-daemon.service", state=("enabled", "inactive")),
+            **_units("pdic-clamav-check.timer"),
+            CHECK_READ: CHECK_PROM.replace("pdic_clamav_up 1", "pdic_clamav_up 0").replace(
+                "detected 1", "detected 0"
+            ),
+            "date +%s": SOON,
+        },
+        "fail",
+        "clamav-daemon.service is inactive; clamd did not answer a scan of the test file",
+    ),
+    (
+        "clamd: answers without signatures",
+        "services_clamav_running",
+        {},
+        {
+            **CLAMD_UP,
+            CHECK_READ: CHECK_PROM.replace("detected 1", "detected 0"),
+            "date +%s": SOON,
+        },
+        "fail",
+        "did not detect the test file: no signatures",
+    ),
+    (
+        "clamd: the check stopped an hour ago",
+        "services_clamav_running",
+        {},
+        {**CLAMD_UP, CHECK_READ: CHECK_PROM, "date +%s": "1796620989\n"},
+        "fail",
+        "last clamd check 60 min ago, more than 10 min",
+    ),
+    (
+        "clamd: not installed (a stock Debian 12)",
+        "services_clamav_running",
+        {},
+        {
+            "systemctl is-enabled clamav-daemon.service": (
+                1,
+                "",
+                "Failed to get unit file state for clamav-daemon.service: No such file or directory",
+            ),
+            "systemctl is-active clamav-daemon.service": (3, "inactive\n"),
+            "systemctl is-enabled pdic-clamav-check.timer": (
+                1,
+                "",
+                "Failed to get unit file state for pdic-clamav-check.timer: No such file or directory",
+            ),
+            "systemctl is-active pdic-clamav-check.timer": (3, "inactive\n"),
+            CHECK_READ: (
+                1,
+                "",
+                "cat: /var/lib/prometheus/node-exporter/pdic_clamav.prom: No such file or directory",
+            ),
+            "date +%s": SOON,
+        },
+        "fail",
+        "clamav-daemon.service is unknown; clamav-daemon.service is inactive;"
+        " pdic-clamav-check.timer is unknown; pdic-clamav-check.timer is inactive;"
+        " no clamd check result in /var/lib/prometheus/node-exporter/pdic_clamav.prom",
+    ),
+    (
+        "upload scan: a minute ago, nothing infected",
+        "services_upload_scan_recent",
+        {},
+        {**SCAN_TIMER, SCAN_READ: CLEAN_SCAN_PROM, "date +%s": SOON},
+        "pass",
+        "last scan < 26 h ago, 2 directories, nothing infected",
+    ),
+    (
+        "upload scan: the EICAR file under hcc's storage",
+        "services_upload_scan_recent",
+        {},
+        {**SCAN_TIMER, SCAN_READ: SCAN_PROM, "date +%s": SOON},
+        "fail",
+        "1 infected files in /var/lib/pdic-apps/hcc/storage",
+    ),
+    (
+        "upload scan: two days old and not read whole",
+        "services_upload_scan_recent",
+        {},
+        {
+            **SCAN_TIMER,
+            SCAN_READ: CLEAN_SCAN_PROM.replace("success 1", "success 0"),
+            "date +%s": "1796790189\n",
+        },
+        "fail",
+        "last upload scan 48 h ago, more than 26 h; the last scan could not read every directory whole",
+    ),
+    (
+        "upload scan: never scanned (a stock Debian 12)",
+        "services_upload_scan_recent",
+        {},
+        {
+            "systemctl is-enabled pdic-clamav-scan.timer": (
+                1,
+                "",
+                "Failed to get unit file state for pdic-clamav-scan.timer: No such file or directory",
+            ),
+            "systemctl is-active pdic-clamav-scan.timer": (3, "inactive\n"),
+            SCAN_READ: (
+                1,
+                "",
+                "cat: /var/lib/prometheus/node-exporter/pdic_clamav_scan.prom: No such file or directory",
+            ),
+            "date +%s": SOON,
+        },
+        "fail",
+        "no upload scan result in /var/lib/prometheus/node-exporter/pdic_clamav_scan.prom",
+    ),
+    (
+        "mail: rspamd rejects malware and tempfails what clamd cannot scan",
+        "services_mail_antivirus",
+        {},
+        MAIL,
+        "pass",
+        "rspamd rejects what clamd finds (clamav) and tempfails what it cannot scan",
+    ),
+    (
+        "mail: rspamd's milter lets mail pass while it is down",
+        "services_mail_antivirus",
+        {},
+        {
+            **MAIL,
+            "postconf smtpd_milters": "smtpd_milters = inet:127.0.0.1:11332, inet:127.0.0.1:8891\n",
+        },
+        "fail",
+        "rspamd's milter does not tempfail mail while it is down",
+    ),
+    (
+        "mail: the antivirus only marks (no action), a scan failure passes",
+        "services_mail_antivirus",
+        {},
+        {
+            **MAIL,
+            "rspamadm configdump -j antivirus": json.dumps(
+                {"clamav": {**json.loads(AV_JSON)["clamav"], "action": None}}
+            ),
+            "rspamadm configdump -j force_actions": "{}\n",
+        },
+        "fail",
+        "no clamav rule of rspamd's antivirus module rejects (action = reject)",
+    ),
+    (
+        "mail: a scan failure is not tempfailed",
+        "services_mail_antivirus",
+        {},
+        {
+            **MAIL,
+            "rspamadm configdump -j force_actions": json.dumps(
+                {
+                    "rules": {
+                        "X": {"action": "soft reject", "expression": "SOMETHING & !CLAM_VIRUS_FAIL"}
+                    }
+                }
+            ),
+        },
+        "fail",
+        "a part clamd cannot scan (CLAM_VIRUS_FAIL) is not tempfailed (force_actions)",
+    ),
+    (
+        "mail: no Postfix, no rspamd (a stock Debian 12)",
+        "services_mail_antivirus",
+        {},
+        {
+            "postconf smtpd_milters": (127, "", "sh: 1: postconf: not found"),
+            "rspamadm configdump -j antivirus": (127, "", "sh: 1: rspamadm: not found"),
+            "rspamadm configdump -j force_actions": (127, "", "sh: 1: rspamadm: not found"),
+        },
+        "fail",
+        "postconf failed: Postfix is not installed; rspamd has no antivirus module configured",
+    ),
+    (
+        "mail: rspamd without the section",
+        "services_mail_antivirus",
+        {},
+        {
+            **MAIL,
+            "rspamadm configdump -j antivirus": "Section antivirus NOT FOUND\n",
+            "rspamadm configdump -j force_actions": "Section force_actions NOT FOUND\n",
+        },
+        "fail",
+        "rspamd has no antivirus module configured",
     ),
 ]
 

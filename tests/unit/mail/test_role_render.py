@@ -410,3 +410,33 @@ def test_rspamd_and_the_exporter(lab: Path) -> None:
     assert (
         "--web.listen-address=:9154" in args and "--postfix.logfile_path=/var/log/mail.log" in args
     )
+
+
+def test_rspamd_rejects_malware_and_tempfails_what_clamd_cannot_scan(
+    lab: Path, tmp_path: Path
+) -> None:
+    """playbooks/mail.yml turns the anti-virus on (role clamav runs on the mail hosts): rspamd's
+    milter comes first and fails closed, OpenDKIM still signs last and lets mail pass."""
+    main = dict(
+        line.split(" = ", 1)
+        for line in _postconf(lab, tmp_path, "-n").splitlines()
+        if " = " in line
+    )
+    assert main["smtpd_milters"] == (
+        "{ inet:127.0.0.1:11332, default_action=tempfail }, inet:127.0.0.1:8891"
+    )
+    assert main["non_smtpd_milters"] == "inet:127.0.0.1:8891"
+    assert main["milter_default_action"] == "accept"
+    antivirus = (lab / "antivirus.conf").read_text()
+    for setting in (
+        'type = "clamav";',
+        'servers = "/run/clamav/clamd.ctl";',
+        'action = "reject";',
+        'message = "Message rejected: infected with ${VIRUS}";',
+        "scan_mime_parts = true;",
+    ):
+        assert f"\n  {setting}\n" in antivirus, setting
+    forced = (lab / "force_actions.conf").read_text()
+    assert 'action = "soft reject";' in forced and 'expression = "CLAM_VIRUS_FAIL";' in forced
+    options = (lab / "options.inc").read_text()
+    assert "soft_reject_on_timeout = true;" in options and "task_timeout = 30s;" in options

@@ -218,6 +218,52 @@ def unit_running(probe: Probe, unit: str) -> list[str]:
     return problems
 
 
+def textfile_samples(text: str) -> dict[str, float]:
+    """The samples of a node_exporter textfile, by name with labels (comments skipped)."""
+    samples = {}
+    for line in text.splitlines():
+        name, _, value = line.strip().rpartition(" ")
+        if name and not name.startswith("#"):
+            try:
+                samples[name] = float(value)
+            except ValueError:
+                continue
+    return samples
+
+
+AGE_UNITS = {"h": 3600, "min": 60}
+
+
+def recent_result(
+    probe: Probe,
+    units: Sequence[str],
+    textfile: str,
+    timestamp: str,
+    max_age: int,
+    what: str,
+    unit: str = "h",
+) -> tuple[dict[str, float], list[str]] | None:
+    """A result a role's timer publishes for node_exporter's textfile collector: its samples
+    (none if the file cannot be read) and a problem line for each of ``units`` not enabled and
+    active, for a missing result, and for one whose ``timestamp`` sample is more than
+    ``max_age`` ``unit`` (h or min) old by the host's clock. None if that clock cannot be
+    read."""
+    problems = [line for name in units for line in unit_running(probe, name)]
+    result = probe.run("cat -- %s", textfile)
+    samples = textfile_samples(result.stdout) if result.rc == 0 else {}
+    now = as_int(probe.run("date +%s").stdout.strip())
+    last = samples.get(timestamp)
+    if last is None:
+        problems.append(f"no {what} result in {textfile}")
+    elif now is None:
+        return None
+    else:
+        age = (now - last) / AGE_UNITS[unit]
+        if age > max_age:
+            problems.append(f"last {what} {age:.0f} {unit} ago, more than {max_age} {unit}")
+    return samples, problems
+
+
 def in_container(probe: Probe) -> str | None:
     """The container technology the host runs in (``systemd-nspawn``, ...), or None."""
     result = probe.run("systemd-detect-virt --container")

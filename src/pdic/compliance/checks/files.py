@@ -19,8 +19,8 @@ from pdic.compliance.checks.base import (
     installed_packages,
     key_values,
     limits_entries,
+    recent_result,
     sysctl_check,
-    unit_running,
 )
 
 SYSTEM_PATHS = ("/etc", "/usr", "/boot", "/opt", "/srv", "/var/lib", "/var/spool", "/root")
@@ -252,19 +252,6 @@ def files_aide_baseline(host: HostLike, *, database: str = AIDE_DATABASE) -> Che
     return probe.verdict(problems, f"aide installed, baseline {database} of {size} bytes")
 
 
-def textfile_samples(text: str) -> dict[str, float]:
-    """The samples of a node_exporter textfile, by name with labels (comments skipped)."""
-    samples = {}
-    for line in text.splitlines():
-        name, _, value = line.strip().rpartition(" ")
-        if name and not name.startswith("#"):
-            try:
-                samples[name] = float(value)
-            except ValueError:
-                continue
-    return samples
-
-
 @check("files_aide_check_recent")
 def files_aide_check_recent(
     host: HostLike, *, textfile: str = AIDE_TEXTFILE, max_age_hours: int = 26
@@ -272,19 +259,18 @@ def files_aide_check_recent(
     """The AIDE check's timer is enabled and active, and its last result, published for
     node_exporter, is less than ``max_age_hours`` old and compared the files with the baseline."""
     probe = Probe(host)
-    problems = unit_running(probe, AIDE_TIMER)
-    result = probe.run("cat -- %s", textfile)
-    samples = textfile_samples(result.stdout) if result.rc == 0 else {}
-    now = as_int(probe.run("date +%s").stdout.strip())
-    last = samples.get("pdic_aide_last_check_timestamp_seconds")
-    if last is None:
-        problems.append(f"no AIDE check result in {textfile}")
-    elif now is None:
+    found = recent_result(
+        probe,
+        [AIDE_TIMER],
+        textfile,
+        "pdic_aide_last_check_timestamp_seconds",
+        max_age_hours,
+        "AIDE check",
+    )
+    if found is None:
         return probe.error("the host's clock could not be read")
-    else:
-        hours = (now - last) / 3600
-        if hours > max_age_hours:
-            problems.append(f"last AIDE check {hours:.0f} h ago, more than {max_age_hours} h")
-        if samples.get("pdic_aide_check_success") != 1:
-            problems.append("the last AIDE check could not compare the files with the baseline")
+    samples, problems = found
+    checked = "pdic_aide_last_check_timestamp_seconds" in samples
+    if checked and samples.get("pdic_aide_check_success") != 1:
+        problems.append("the last AIDE check could not compare the files with the baseline")
     return probe.verdict(problems, f"{AIDE_TIMER} active, last check < {max_age_hours} h ago")

@@ -1,5 +1,6 @@
 """Service checks: unneeded software, sandboxed units, TLS versions and certificates, mail relay,
-PostgreSQL.
+PostgreSQL, and anti-virus (clamd answering with its signatures, the mail filter rejecting
+malware, the daily scan of upload storage).
 
 pdic's own systemd units are rated by ``systemd-analyze security`` (the exposure score, 0.0 to
 10.0, that Lynis's BOOT-5264 points at); :func:`parse_exposure` reads what it prints.
@@ -13,11 +14,20 @@ PostgreSQL is asked through ``psql`` as the postgres account (``runuser``, root 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check, installed_packages
+from pdic.compliance.checks.base import (
+    CheckOutcome,
+    HostLike,
+    Probe,
+    check,
+    installed_packages,
+    recent_result,
+)
 
 UNNEEDED_PACKAGES = (
     "telnetd",
@@ -355,3 +365,132 @@ def services_postgresql_no_weak_auth(
         return probe.error("psql failed: pg_hba_file_rules cannot be read")
     weak = [f"line {n}: {kind} {method}" for n, kind, method in rules if method in forbidden]
     return probe.verdict([f"weak authentication: {weak}"] if weak else [], "no weak auth method")
+
+
+# Role clamav: clamd, pdic-clamav's check (every minute) and scan (daily), published for
+# node_exporter's textfile collector; role mail: rspamd's milter and its antivirus rule.
+CLAMAV_TEXTFILE = "/var/lib/prometheus/node-exporter/pdic_clamav.prom"
+CLAMAV_SCAN_TEXTFILE = "/var/lib/prometheus/node-exporter/pdic_clamav_scan.prom"
+RSPAMD_MILTER = "inet:127.0.0.1:11332"
+RSPAMADM_SECTION = "rspamadm configdump -j %s"
+PATH_LABEL = re.compile(r'path="((?:[^"\\]|\\.)*)"')
+
+
+@check("services_clamav_running")
+def services_clamav_running(
+    host: HostLike, *, textfile: str = CLAMAV_TEXTFILE, max_age_minutes: int = 10
+) -> CheckOutcome:
+    """clamd is enabled and running, and pdic-clamav's check (every minute) found it answering
+    a scan of the EICAR test file and detecting it, less than ``max_age_minutes`` ago."""
+    probe = Probe(host)
+    found = recent_result(
+        probe,
+        ["clamav-daemon.service", "pdic-clamav-check.timer"],
+        textfile,
+        "pdic_clamav_last_check_timestamp_seconds",
+        max_age_minutes,
+        "clamd check",
+        "min",
+    )
+    if found is None:
+        return probe.error("the host's clock could not be read")
+    samples, problems = found
+    if "pdic_clamav_last_check_timestamp_seconds" in samples:
+        if samples.get("pdic_clamav_up") != 1:
+            problems.append("clamd did not answer a scan of the test file")
+        elif samples.get("pdic_clamav_test_file_detected") != 1:
+            problems.append("clamd answered but did not detect the test file: no signatures")
+    return probe.verdict(problems, "clamd answers and detects the test file (signatures loaded)")
+
+
+def _rspamd_section(probe: Probe, section: str) -> Mapping[str, Any] | None:
+    """A section of rspamd's configuration as rspamadm merges it; None if rspamadm failed or
+    the section is not there."""
+    result = probe.run(RSPAMADM_SECTION, section)
+    if result.rc != 0:
+        return None
+    try:
+        found = json.loads(result.stdout)
+    except ValueError:
+        return None  # "Section NAME NOT FOUND"
+    return found if isinstance(found, Mapping) else None
+
+
+@check("services_mail_antivirus")
+def services_mail_antivirus(host: HostLike) -> CheckOutcome:
+    """Postfix hands mail to rspamd's milter and tempfails while it does not answer; rspamd's
+    antivirus module asks clamd and rejects what it finds at SMTP time; a part clamd could not
+    scan is tempfailed (force_actions), so no unscanned attachment passes."""
+    probe = Probe(host)
+    problems = []
+    conf = postconf(probe, "smtpd_milters")
+    milters = conf.get("smtpd_milters", "") if conf else ""
+    if conf is None:
+        problems.append("postconf failed: Postfix is not installed")
+    elif RSPAMD_MILTER not in milters:
+        problems.append(f"smtpd_milters does not pass mail to rspamd ({RSPAMD_MILTER}): {milters}")
+    elif not re.search(
+        r"\{\s*" + re.escape(RSPAMD_MILTER) + r"\s*,[^}]*default_action\s*=\s*tempfail", milters
+    ):
+        problems.append("rspamd's milter does not tempfail mail while it is down (default_action)")
+    antivirus = _rspamd_section(probe, "antivirus")
+    rejecting = {
+        name: rule
+        for name, rule in (antivirus or {}).items()
+        if isinstance(rule, Mapping)
+        and rule.get("type", name) == "clamav"
+        and rule.get("action") == "reject"
+        and rule.get("servers")
+    }
+    if antivirus is None:
+        problems.append("rspamd has no antivirus module configured (rspamadm configdump antivirus)")
+    elif not rejecting:
+        problems.append("no clamav rule of rspamd's antivirus module rejects (action = reject)")
+    forced = _rspamd_section(probe, "force_actions")
+    tempfailed = [
+        str(rule.get("expression", ""))
+        for rule in ((forced or {}).get("rules") or {}).values()
+        if isinstance(rule, Mapping) and rule.get("action") == "soft reject"
+    ]
+    for name, rule in rejecting.items():
+        fail = str(rule.get("symbol_fail") or f"{rule.get('symbol') or name.upper()}_FAIL")
+        if not any(re.search(rf"(?<![!\w]){re.escape(fail)}\b", e) for e in tempfailed):
+            problems.append(f"a part clamd cannot scan ({fail}) is not tempfailed (force_actions)")
+    return probe.verdict(
+        problems,
+        f"rspamd rejects what clamd finds ({', '.join(sorted(rejecting))}) and tempfails what it"
+        f" cannot scan; smtpd_milters = {milters}",
+    )
+
+
+@check("services_upload_scan_recent")
+def services_upload_scan_recent(
+    host: HostLike, *, textfile: str = CLAMAV_SCAN_TEXTFILE, max_age_hours: int = 26
+) -> CheckOutcome:
+    """The daily scan of the applications' upload storage (pdic-clamav-scan.timer) is enabled,
+    and its last run, published for node_exporter, ended less than ``max_age_hours`` ago, read
+    every directory whole and found no infected file."""
+    probe = Probe(host)
+    found = recent_result(
+        probe,
+        ["pdic-clamav-scan.timer"],
+        textfile,
+        "pdic_clamav_last_scan_timestamp_seconds",
+        max_age_hours,
+        "upload scan",
+    )
+    if found is None:
+        return probe.error("the host's clock could not be read")
+    samples, problems = found
+    if "pdic_clamav_last_scan_timestamp_seconds" in samples:
+        if samples.get("pdic_clamav_scan_success") != 1:
+            problems.append("the last scan could not read every directory whole")
+        for name, value in sorted(samples.items()):
+            if name.startswith("pdic_clamav_scan_infected_files{") and value > 0:
+                label = PATH_LABEL.search(name)
+                where = label.group(1) if label else name
+                problems.append(f"{value:.0f} infected files in {where}")
+    scanned = sum(1 for name in samples if name.startswith("pdic_clamav_scan_infected_files{"))
+    return probe.verdict(
+        problems, f"last scan < {max_age_hours} h ago, {scanned} directories, nothing infected"
+    )
