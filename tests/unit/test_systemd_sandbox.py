@@ -58,6 +58,8 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("hardening", "pdic-sysctl.service", "pdic-sysctl.service", {}),
     ("fail2ban", "pdic-fail2ban-status.service", "pdic-fail2ban-status.service", {}),
     ("aide", "pdic-aide-check.service", "pdic-aide-check.service", {}),
+    ("clamav", "pdic-clamav-check.service", "pdic-clamav-check.service", {}),
+    ("clamav", "pdic-clamav-scan.service", "pdic-clamav-scan.service", {}),
 ]
 
 
