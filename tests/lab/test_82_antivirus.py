@@ -200,11 +200,14 @@ def test_an_infected_upload_is_found_and_raises_malware_found(connect) -> None: 
     host.check_output(
         "install -d -o pdicapp-hcc -g pdicapp-hcc -m 0750 %s", f"{STORAGE}/files/received"
     )
-    host.check_output(
-        "printf '%%s' %s | base64 -d | runuser -u pdicapp-hcc -- tee %s >/dev/null", EICAR, upload
-    )
-    assert host.check_output("stat -c '%%U %%a %%s' %s", upload) == "pdicapp-hcc 640 68"
     try:
+        host.check_output(
+            "printf '%%s' %s | base64 -d | runuser -u pdicapp-hcc -- sh -c %s sh %s",
+            EICAR,
+            'umask 027; cat > "$1"',
+            upload,
+        )
+        assert host.check_output("stat -c '%%U %%a %%s' %s", upload) == "pdicapp-hcc 640 68"
         assert _scanned(host, started), "the scan's result was not scraped"
         report = host.check_output("cat /var/lib/pdic-clamav/last-scan.txt")
         assert f"{upload}: Eicar-Test-Signature" in report, report
