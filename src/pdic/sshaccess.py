@@ -12,10 +12,11 @@ audit and the CLI.
 - **Administrators** (``pdic_admins``) log in with their own key and then a TOTP code, which
   pam_oath checks against ``/etc/users.oath``: :func:`users_oath` is that file's text (filter
   ``pdic_users_oath``), :func:`admin_key` an administrator's key from the vault, for
-  ``pdic admin totp`` and ``pdic admin enroll``.
+  ``pdic admin totp`` and ``pdic admin enroll``; :func:`new_admin_key` replaces it in the vault
+  (``pdic admin enroll --new-key``, when a phone is lost), for the next deploy to write out.
 
-It does not connect to hosts, and it neither makes nor rotates keys (``pdic secrets ensure``
-makes the TOTP keys; a new one is a new vault value).
+It does not connect to hosts: a new key reaches them with the next deploy of the hardening
+play (``pdic secrets ensure`` makes the first keys).
 """
 
 from __future__ import annotations
@@ -171,3 +172,24 @@ def admin_key(inventory: Inventory, name: str) -> bytes:
             "`pdic secrets ensure` (pdic deploy does)"
         )
     return key_from_hex(str(value))
+
+
+def new_admin_key(inventory: Inventory, name: str) -> bytes:
+    """A new random TOTP key for the administrator, replacing the old one in the vault file
+    (as pdic_secrets declares it: its length, hex); the old one works on the hosts until the
+    next deploy of the hardening play writes the new one."""
+    from pdic import secrets
+
+    person = admin(inventory, name)
+    declared = {d.name: d for d in secrets.declared(inventory)}.get(person.totp_secret)
+    if declared is None or declared.format != "hex":
+        raise AdminError(
+            f"{person.totp_secret} (the TOTP key of {name}) is not declared in pdic_secrets "
+            "with format: hex"
+        )
+    path = inventory.path / secrets.VAULT_FILE
+    password = secrets.password_file(inventory)
+    values = secrets.read_vault(path, password)
+    values[person.totp_secret] = secrets.generate(declared.length, declared.format)
+    secrets.write_vault(path, values, password)
+    return key_from_hex(values[person.totp_secret])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pdic import secrets
+from pdic.cli import main
 from pdic.inventory import load_inventory, load_valid_inventory
 from pdic.sshaccess import (
     OATH_TYPE,
@@ -21,7 +22,7 @@ from pdic.sshaccess import (
     host_control_networks,
     users_oath,
 )
-from pdic.totp import TotpError
+from pdic.totp import TotpError, otpauth_uri, totp
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID = ROOT / "tests" / "inventory_corpus" / "_valid"
@@ -111,6 +112,7 @@ def inventory(tmp_path: Path) -> Path:
     shutil.copytree(VALID, root)
     password = tmp_path / "vault-password"
     password.write_text("correct horse battery staple\n")
+    password.chmod(0o600)
     (root / "group_vars" / "all" / "admins.yml").write_text(
         f"---\npdic_vault_password_file: {password}\n"
         "pdic_secrets:\n"
@@ -141,3 +143,46 @@ def test_an_unknown_administrator_is_named_with_the_known_ones(inventory: Path) 
         AdminError, match=r"'binhtt' is not an administrator .* \(pdic_admins: annv\)"
     ):
         admin_key(load_valid_inventory(inventory), "binhtt")
+
+
+# pdic admin totp | enroll
+
+
+def test_pdic_admin_totp_prints_the_current_code(
+    inventory: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    secrets.ensure_secrets(load_valid_inventory(inventory))
+    key = admin_key(load_valid_inventory(inventory), "annv")
+    monkeypatch.setattr(time, "time", lambda: 1111111109.0)
+    assert main(["admin", "totp", "annv", "-i", str(inventory)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == totp(key, 1111111109) + "\n"
+    assert captured.err == "valid for 1 more seconds\n"
+
+
+def test_pdic_admin_enroll_prints_the_uri_and_can_make_a_new_key(
+    inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets.ensure_secrets(load_valid_inventory(inventory))
+    old = admin_key(load_valid_inventory(inventory), "annv")
+    assert main(["admin", "enroll", "annv", "-i", str(inventory)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == otpauth_uri("annv@example.gov.vn", old, "pdic") + "\n"
+    assert "show it to its owner only" in captured.err
+    assert main(["admin", "enroll", "annv", "--new-key", "-i", str(inventory)]) == 0
+    captured = capsys.readouterr()
+    new = admin_key(load_valid_inventory(inventory), "annv")
+    assert new != old and len(new) == 20
+    assert captured.out == otpauth_uri("annv@example.gov.vn", new, "pdic") + "\n"
+    assert "The hosts keep the old key until `pdic deploy --tags hardening`." in captured.err
+
+
+def test_pdic_admin_names_an_unknown_administrator_in_one_line(
+    inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["admin", "totp", "binhtt", "-i", str(inventory)]) == 2
+    assert capsys.readouterr().err == (
+        f"pdic: error: 'binhtt' is not an administrator of {inventory} (pdic_admins: annv)\n"
+    )
