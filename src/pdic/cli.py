@@ -68,6 +68,11 @@ agency_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(agency_app, name="agency")
+admin_app = typer.Typer(
+    help="The administrators (pdic_admins): their TOTP codes and enrolment.",
+    no_args_is_help=True,
+)
+app.add_typer(admin_app, name="admin")
 
 DEFAULT_INVENTORY = Path("inventory/lab")
 
@@ -485,6 +490,54 @@ def mail_initial_password(
     from pdic.mail.passwords import inventory_initial_password
 
     typer.echo(inventory_initial_password(load_valid_inventory(inventory), address))
+
+
+AdminArg = Annotated[str, typer.Argument(help="An administrator of the inventory (pdic_admins).")]
+
+
+@admin_app.command("totp")
+def admin_totp(name: AdminArg, inventory: InventoryOpt = DEFAULT_INVENTORY) -> None:
+    """The administrator's current TOTP code, from the vault's key (when no phone is at hand)."""
+    import time
+
+    from pdic.inventory import load_valid_inventory
+    from pdic.sshaccess import admin_key
+    from pdic.totp import seconds_left, totp
+
+    key = admin_key(load_valid_inventory(inventory), name)
+    now = time.time()
+    typer.echo(totp(key, now))
+    typer.echo(f"valid for {int(seconds_left(now))} more seconds", err=True)
+
+
+@admin_app.command("enroll")
+def admin_enroll(
+    name: AdminArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key",
+            help="Replace the key in the vault first (a lost phone); `pdic deploy --tags "
+            "hardening` then takes it to the hosts.",
+        ),
+    ] = False,
+) -> None:
+    """The otpauth:// URI of the administrator's TOTP key, for an authenticator application."""
+    from pdic.inventory import load_valid_inventory
+    from pdic.sshaccess import admin_key, new_admin_key
+    from pdic.totp import otpauth_uri
+
+    inv = load_valid_inventory(inventory)
+    key = new_admin_key(inv, name) if new_key else admin_key(inv, name)
+    issuer = str(inv.vars.get("pdic_centre_name") or "pdic")
+    typer.echo(otpauth_uri(f"{name}@{inv.vars.get('pdic_domain', 'pdic')}", key, issuer))
+    typer.echo(
+        "The URI holds the key itself: show it to its owner only (a QR code: "
+        "`qrencode -t ansiutf8 URI`), never in a ticket or a chat."
+        + (" The hosts keep the old key until `pdic deploy --tags hardening`." if new_key else ""),
+        err=True,
+    )
 
 
 AgencyIdArg = Annotated[str, typer.Argument(help="The agency's id, e.g. so-tu-phap.")]

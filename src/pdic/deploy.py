@@ -55,6 +55,9 @@ class Pending:
     vault_file: Path
     secrets: tuple[str, ...] = ()
     archives: tuple[Path, ...] = ()
+    shapes: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    """Each pending secret's declared length and format (``hex`` for a TOTP key), for its
+    stand-in."""
 
     def lines(self) -> list[str]:
         out = [f"{self.vault_file}: a real run creates secret {name}" for name in self.secrets]
@@ -228,19 +231,20 @@ def prepare_controller(inventory: Inventory, root: Path, *, check: bool) -> Pend
     """The secrets and reference archives the inventory wants: made by a real run, only named
     by a check (which writes nothing on the controller)."""
     from pdic.app.build import ensure_reference_builds, missing_reference_artifacts
-    from pdic.secrets import VAULT_FILE, ensure_secrets
+    from pdic.secrets import VAULT_FILE, declared, ensure_secrets
 
     vault = inventory.path / VAULT_FILE
     secrets: tuple[str, ...] = ()
     if inventory.vars.get("pdic_secrets"):
         secrets = ensure_secrets(inventory, dry_run=check).created
+    shapes = {d.name: (d.length, d.format) for d in declared(inventory) if d.name in secrets}
     applications = inventory.vars.get("pdic_applications")
     archives: tuple[Path, ...] = ()
     if applications:
         archives = tuple(missing_reference_artifacts(applications, root))
         if not check:
             ensure_reference_builds(applications, root)
-    return Pending(vault, secrets, archives)
+    return Pending(vault, secrets, archives, shapes)
 
 
 def stand_ins(pending: Pending) -> dict[str, object]:
@@ -248,7 +252,9 @@ def stand_ins(pending: Pending) -> dict[str, object]:
     create, and the archives a real run would build (the app_service role skips them)."""
     from pdic.secrets import generate
 
-    found: dict[str, object] = {name: generate(32) for name in pending.secrets}
+    found: dict[str, object] = {
+        name: generate(*pending.shapes.get(name, (32, "alnum"))) for name in pending.secrets
+    }
     if pending.archives:
         found["app_service_pending_artifacts"] = [str(p) for p in pending.archives]
     return found

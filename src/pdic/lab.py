@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pdic import sshaccess
 from pdic.errors import LabError
 from pdic.inventory import Host, Inventory
 from pdic.inventory.values import UNIX_USER
@@ -105,6 +106,11 @@ class LabPaths:
     @property
     def key(self) -> Path:
         return self.ssh_dir / "id_ed25519"
+
+    @property
+    def admin_key(self) -> Path:
+        """The lab administrator's own key (the lab inventory's pdic_admins names its .pub)."""
+        return self.ssh_dir / "admin_ed25519"
 
     @property
     def known_hosts(self) -> Path:
@@ -267,12 +273,12 @@ def ensure_vault_password(paths: LabPaths) -> Path:
 
 
 def ensure_key(paths: LabPaths) -> None:
-    """The lab's ssh key pair (generated locally once, never committed)."""
+    """The lab's ssh key pairs (generated locally once, never committed): the operations
+    account's and root's (bootstrap), and the lab administrator's own."""
     paths.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not paths.key.exists():
-        _run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pdic-lab", "-f", str(paths.key)]
-        )
+    for key, comment in ((paths.key, "pdic-lab"), (paths.admin_key, "pdic-lab-admin")):
+        if not key.exists():
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)])
     paths.known_hosts.touch(mode=0o600, exist_ok=True)
 
 
@@ -898,14 +904,18 @@ class Lab:
     def ssh_argv(
         self, name: str, user: str | None = None, command: list[str] | None = None
     ) -> list[str]:
-        """The ssh command line that logs into a lab host (ops account if it exists, else root)."""
+        """The ssh command line that logs into a lab host (ops account if it exists, else root).
+
+        An administrator of the inventory (pdic_admins) logs in with the lab administrator's
+        key, and ssh asks their TOTP code (``pdic admin totp NAME`` shows it)."""
         host = self.inventory.host(name)
         if user is not None and not UNIX_USER.fullmatch(user):  # never an ssh option (-o...)
             raise LabError(f"--user: {user!r} is not a user name (lowercase letters, digits, _ -)")
+        admins = {a.name for a in sshaccess.admins(self.inventory)}
         base = [
             "ssh",
             "-i",
-            str(self.paths.key),
+            str(self.paths.admin_key if user in admins else self.paths.key),
             "-o",
             "StrictHostKeyChecking=accept-new",
             "-o",

@@ -5,9 +5,12 @@ An inventory declares the secrets its roles need in ``pdic_secrets`` (all level)
     pdic_secrets:
       - {name: vault_postgresql_password_eoffice_app, length: 32}
       - {name: vault_pgbackrest_cipher_pass, length: 64}
+      - {name: vault_totp_labadmin, length: 40, format: hex}
 
 :func:`ensure_secrets` creates every declared secret that is missing (random letters and
-digits, which need no quoting in a connection string, a .pgpass line or pgbackrest.conf) in
+digits, which need no quoting in a connection string, a .pgpass line or pgbackrest.conf; or,
+with ``format: hex``, ``length`` hexadecimal digits: an administrator's TOTP key, which
+pam_oath reads in hex) in
 ``group_vars/all/vault.yml`` of the inventory, a YAML mapping encrypted as a whole with the
 inventory's vault password file (``pdic_vault_password_file``, read as :mod:`pdic.vault` says:
 a script is run), through ansible-core's own vault code. Values already there are never
@@ -38,6 +41,9 @@ from pdic.inventory import Inventory
 VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
 DEFAULT_LENGTH = 32
 ALPHABET = string.ascii_letters + string.digits
+FORMATS = ("alnum", "hex")
+"""How a secret is written: letters and digits (the default), or hexadecimal digits."""
+HEX_ALPHABET = "0123456789abcdef"
 VAULT_ID = "default"
 
 
@@ -49,6 +55,7 @@ class SecretsError(PdicError):
 class Declared:
     name: str
     length: int = DEFAULT_LENGTH
+    format: str = "alnum"
 
 
 @dataclass(frozen=True)
@@ -63,13 +70,17 @@ def declared(inventory: Inventory) -> list[Declared]:
     out = []
     for item in inventory.vars.get("pdic_secrets") or []:
         if isinstance(item, Mapping) and item.get("name"):
-            out.append(Declared(str(item["name"]), int(item.get("length", DEFAULT_LENGTH))))
+            length = int(item.get("length", DEFAULT_LENGTH))
+            out.append(Declared(str(item["name"]), length, str(item.get("format", "alnum"))))
     return out
 
 
-def generate(length: int) -> str:
-    """A random secret of ``length`` letters and digits."""
-    return "".join(random.choice(ALPHABET) for _ in range(length))
+def generate(length: int, format: str = "alnum") -> str:
+    """A random secret of ``length`` letters and digits, or hexadecimal digits (``hex``)."""
+    if format not in FORMATS:
+        raise SecretsError(f"unknown secret format {format!r} (known: {', '.join(FORMATS)})")
+    alphabet = HEX_ALPHABET if format == "hex" else ALPHABET
+    return "".join(random.choice(alphabet) for _ in range(length))
 
 
 def merge(existing: Mapping[str, Any], wanted: list[Declared]) -> tuple[dict[str, Any], list[str]]:
@@ -78,7 +89,7 @@ def merge(existing: Mapping[str, Any], wanted: list[Declared]) -> tuple[dict[str
     created = []
     for secret in wanted:
         if merged.get(secret.name) in (None, ""):
-            merged[secret.name] = generate(secret.length)
+            merged[secret.name] = generate(secret.length, secret.format)
             created.append(secret.name)
     return merged, created
 

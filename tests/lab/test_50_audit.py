@@ -73,6 +73,8 @@ UNHARDENED_FAILURES = {
     "PDIC-SSH-018": "Debian's sshd: TCPKeepAlive yes (its default)",
     "PDIC-SSH-019": "Debian's sshd_config: X11Forwarding yes",
     "PDIC-SSH-020": "Debian's sshd: AllowAgentForwarding yes (its default)",
+    "PDIC-SSH-021": "no pam_oath, no users file, no labadmin: a key alone would do (none yet)",
+    "PDIC-SSH-022": "Debian's sshd: pdicops with any method, from any address",
     "PDIC-SVC-011": "clamav-daemon not installed (not in minbase): no clamd, no check result",
     "PDIC-SVC-012": "no Postfix and no rspamd yet: nothing scans mail for malware",
     "PDIC-SVC-013": "no pdic-clamav-scan.timer and no scan result for node_exporter",

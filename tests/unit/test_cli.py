@@ -44,6 +44,9 @@ COMMANDS = [
     ["cert"],
     ["cert", "list"],
     ["cert", "revoke"],
+    ["admin"],
+    ["admin", "totp"],
+    ["admin", "enroll"],
 ]
 
 

@@ -245,6 +245,17 @@ HOSTILE: list[tuple[str, list[str], str]] = [
         "'x@y' is not a mailbox",
     ),
     ("mailbox-empty", ["mail", "initial-password", "", "-i", "{inv}"], "'' is not a mailbox"),
+    # admin: an unknown administrator is named before the vault is read
+    (
+        "admin-totp-unknown",
+        ["admin", "totp", "../x; rm -rf /", "-i", "{inv}"],
+        "'../x; rm -rf /' is not an administrator",
+    ),
+    (
+        "admin-enroll-unknown",
+        ["admin", "enroll", "root", "--new-key", "-i", "{inv}"],
+        "'root' is not an administrator",
+    ),
     # audit: every option is refused before the inventory is read or a host reached
     ("audit-format-pdf", ["audit", "-i", "{inv}", "-f", "pdf", "-o", "{dir}"], "--format: 'pdf'"),
     ("audit-format-empty", ["audit", "-i", "{inv}", "-f", "", "-o", "{dir}"], "--format: '' is"),

@@ -294,7 +294,10 @@ def test_a_check_writes_nothing_on_the_controller_and_names_what_a_run_would_cre
     inventory = _inventory_with(
         tmp_path,
         pdic_vault_password_file=str(password),
-        pdic_secrets="[{name: vault_one}, {name: vault_two, length: 64}]",
+        pdic_secrets=(
+            "[{name: vault_one}, {name: vault_two, length: 64},"
+            " {name: vault_totp_annv, length: 40, format: hex}]"
+        ),
     )
     seen: dict[str, Any] = {}
 
@@ -319,13 +322,23 @@ def test_a_check_writes_nothing_on_the_controller_and_names_what_a_run_would_cre
     assert "--check" in seen["argv"]
     assert not (inventory.path / VAULT_FILE).exists()
     assert seen["mode"] == 0o600
-    assert set(seen["values"]) == {"vault_one", "vault_two", "app_service_pending_artifacts"}
+    assert set(seen["values"]) == {
+        "vault_one",
+        "vault_two",
+        "vault_totp_annv",
+        "app_service_pending_artifacts",
+    }
+    # Each stand-in has its secret's shape: a TOTP key is hexadecimal, as the role checks.
+    assert len(seen["values"]["vault_two"]) == 64
+    assert len(seen["values"]["vault_totp_annv"]) == 40
+    assert set(seen["values"]["vault_totp_annv"]) <= set("0123456789abcdef")
     assert seen["values"]["app_service_pending_artifacts"] == [str(archive)]
     assert result.pending is not None
     vault = inventory.path / VAULT_FILE
     assert result.pending.lines() == [
         f"{vault}: a real run creates secret vault_one",
         f"{vault}: a real run creates secret vault_two",
+        f"{vault}: a real run creates secret vault_totp_annv",
         f"{archive}: a real run builds this archive",
     ]
     # The stand-ins lived in the deploy's temporary directory, gone now.

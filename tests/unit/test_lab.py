@@ -429,6 +429,7 @@ def test_lab_paths_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert paths.cache == tmp_path / "c"
     assert paths.base == tmp_path / "c" / f"base-{SUITE}"
     assert paths.key == tmp_path / "s" / "ssh" / "id_ed25519"
+    assert paths.admin_key == tmp_path / "s" / "ssh" / "admin_ed25519"
     assert paths.known_hosts == tmp_path / "s" / "ssh" / "known_hosts"
     assert paths.host("db-1") == tmp_path / "s" / "hosts" / "db-1"
 
@@ -442,6 +443,43 @@ def test_ssh_argv_with_a_user(write_inventory: WriteInventory, tmp_path: Path) -
     assert f"UserKnownHostsFile={the_lab.paths.known_hosts}" in options
     assert "StrictHostKeyChecking=accept-new" in options
     assert argv[-3:] == ["root@10.251.0.11", "systemctl", "is-system-running"]
+
+
+def test_an_administrator_logs_in_with_the_lab_administrators_key(
+    write_inventory: WriteInventory, tmp_path: Path
+) -> None:
+    admins = [{"name": "labadmin", "totp_secret": "vault_totp_labadmin"}]
+    the_lab = _lab(
+        write_inventory,
+        tmp_path,
+        {"a-1": "10.251.0.11"},
+        pdic_admins=admins,
+    )
+    argv = the_lab.ssh_argv("a-1", "labadmin")
+    assert argv[argv.index("-i") + 1] == str(the_lab.paths.admin_key)
+    assert argv[-1] == "labadmin@10.251.0.11"
+    assert the_lab.ssh_argv("a-1", "root")[2] == str(the_lab.paths.key)
+
+
+def test_the_lab_makes_its_two_key_pairs_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[list[str]] = []
+
+    def run(argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        made.append(argv)
+        Path(argv[-1]).write_text("private\n")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(lab, "_run", run)
+    paths = LabPaths(state=tmp_path / "state", cache=tmp_path / "cache")
+    lab.ensure_key(paths)
+    lab.ensure_key(paths)
+    assert [(a[a.index("-C") + 1], a[-1]) for a in made] == [
+        ("pdic-lab", str(paths.key)),
+        ("pdic-lab-admin", str(paths.admin_key)),
+    ]
+    assert paths.ssh_dir.stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize(("probe_rc", "user"), [(0, "pdicops"), (255, "root")])

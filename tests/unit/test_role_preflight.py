@@ -446,7 +446,8 @@ def test_ssh_hardening_names_every_bad_input(tmp_path: Path) -> None:
         " yes,",
         "ssh_hardening_log_level an sshd LogLevel",
         "ssh_hardening_max_sessions at least 2 (Ansible multiplexes its connection)",
-        "ssh_hardening_root_login_from must list addresses or CIDRs, got ['control.example']",
+        "ssh_hardening_root_login_from and ssh_hardening_ops_from must list addresses or CIDRs, got"
+        " ['control.example'] and []",
     )
     assert "locked out" not in message
 
@@ -458,6 +459,153 @@ def test_ssh_hardening_refuses_to_lock_the_connecting_account_out(tmp_path: Path
         "localhost: Ansible connects as pdic-no-such-user, who would be locked out by the new sshd"
         " configuration: the account must exist, be in one of ssh_hardening_allow_groups (nobody)"
     )
+
+
+ADMIN_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIL7uq0y5Q3uYh3mQq7mbx0gZ8V5rmV1Zs3XbYq2r7tq"
+    " an@workstation"
+)
+
+
+def _admin(**entry: Any) -> dict[str, Any]:
+    return {
+        "name": "annv",
+        "authorized_keys": [ADMIN_KEY],
+        "totp_secret": "vault_totp_annv",
+        **entry,
+    }
+
+
+def test_ssh_hardening_accepts_administrators_and_the_control_network(tmp_path: Path) -> None:
+    key_file = tmp_path / "binhtt.pub"
+    key_file.write_text(ADMIN_KEY + "\n")
+    variables = _ssh_vars(
+        ssh_hardening_admins=[
+            _admin(full_name="Nguyễn Văn An"),
+            _admin(
+                name="binhtt",
+                authorized_keys=[],
+                authorized_key_files=[str(key_file)],
+                totp_secret="vault_totp_binhtt",
+            ),
+        ],
+        vault_totp_annv="ab" * 20,
+        vault_totp_binhtt="CD" * 32,
+        ssh_hardening_ops_user=getpass.getuser(),
+        ssh_hardening_ops_from=["10.251.0.1/32"],
+    )
+    environ = {"SSH_CONNECTION": "10.251.0.1 50000 10.251.0.11 22"}
+    _passes(_run("ssh_hardening", variables, tmp_path, environ=environ))
+
+
+def test_ssh_hardening_names_every_bad_administrator_and_setting(tmp_path: Path) -> None:
+    variables = _ssh_vars(
+        ssh_hardening_admins=[
+            _admin(name="root"),
+            _admin(name="pdicops"),
+            _admin(name="keyless", authorized_keys=[]),
+            _admin(name="badkey", authorized_keys=["ssh-ed25519 not-a-key"]),
+            _admin(name="relfile", authorized_keys=[], authorized_key_files=["keys/relfile.pub"]),
+            _admin(name="nosecret", totp_secret="vault totp"),
+            "not a mapping",
+        ],
+        ssh_hardening_ops_user="pdicops",
+        ssh_hardening_mfa_group="Admins",
+        ssh_hardening_mfa_users_file="users.oath",
+        ssh_hardening_mfa_window=99,
+        ssh_hardening_ops_from=["control.example"],
+    )
+    message = _failure(_run("ssh_hardening", variables, tmp_path))
+    _assert_says_all(
+        message,
+        "ssh_hardening_ops_from must list addresses or CIDRs, got [] and ['control.example']",
+        "ssh_hardening_mfa_group a Unix group name (got 'Admins'), ssh_hardening_mfa_users_file"
+        " an absolute path (got 'users.oath') and ssh_hardening_mfa_window a whole number 0..10"
+        " (got '99')",
+        *(
+            f"ssh_hardening_admins[{name}]: needs a name (a Unix user name, not root or pdicops),"
+            " at least one key in authorized_keys (OpenSSH public keys) or authorized_key_files"
+            for name in (
+                "root",
+                "pdicops",
+                "keyless",
+                "badkey",
+                "relfile",
+                "nosecret",
+                "not a mapping",
+            )
+        ),
+    )
+    assert "annv" not in message
+
+
+def test_ssh_hardening_needs_each_administrators_totp_key_and_key_files(tmp_path: Path) -> None:
+    variables = _ssh_vars(
+        ssh_hardening_admins=[
+            _admin(),
+            _admin(name="binhtt", totp_secret="vault_totp_binhtt"),
+            _admin(name="chaul", totp_secret="vault_totp_chaul"),
+            _admin(
+                name="dungpv",
+                totp_secret="vault_totp_annv",
+                authorized_key_files=[str(tmp_path / "missing.pub")],
+            ),
+        ],
+        vault_totp_annv="ab" * 20,
+        vault_totp_binhtt="not hexadecimal, and long enough to be a secret",
+        vault_totp_chaul="ab" * 15,
+    )
+    message = _failure(_run("ssh_hardening", variables, tmp_path))
+    for name, secret in [
+        ("binhtt", "vault_totp_binhtt"),
+        ("chaul", "vault_totp_chaul"),
+        ("dungpv", "vault_totp_annv"),
+    ]:
+        assert (
+            f"ssh_hardening_admins[{name}]: {secret} is not set or not a TOTP key pam_oath reads"
+            in message
+        )
+    assert "ssh_hardening_admins[annv]" not in message
+    assert "not hexadecimal, and long" not in message and "abab" not in message  # no secret shown
+    assert str(tmp_path / "missing.pub") in message
+
+
+def test_ssh_hardening_refuses_an_administrator_as_the_connecting_account(tmp_path: Path) -> None:
+    # The account running the tests is a member of the administrators' group.
+    user, group = getpass.getuser(), grp.getgrgid(os.getgid()).gr_name
+    variables = _ssh_vars(
+        ssh_hardening_admins=[_admin()], vault_totp_annv="ab" * 20, ssh_hardening_mfa_group=group
+    )
+    message = _failure(_run("ssh_hardening", variables, tmp_path))
+    assert message.startswith(
+        f"localhost: Ansible connects as {user}, an administrator ({group}), who would need a"
+        " TOTP code with the new sshd configuration"
+    )
+    # Not with the second factor off: then administrators log in with their key alone.
+    _passes(_run("ssh_hardening", {**variables, "ssh_hardening_mfa": False}, tmp_path))
+
+
+def test_ssh_hardening_refuses_to_shut_the_operations_account_out_of_its_address(
+    tmp_path: Path,
+) -> None:
+    user = getpass.getuser()
+    variables = _ssh_vars(ssh_hardening_ops_user=user, ssh_hardening_ops_from=["10.251.0.1/32"])
+    environ = {"SSH_CONNECTION": "10.251.0.31 50000 10.251.0.11 22"}
+    message = _failure(_run("ssh_hardening", variables, tmp_path, environ=environ))
+    assert message.startswith(
+        f"localhost: Ansible connects as {user} from 10.251.0.31, which ssh_hardening_ops_from does"
+        " not list (10.251.0.1/32): the new sshd configuration would refuse this play"
+    )
+    # Another account (root's bootstrap, say) is not concerned, nor a local connection.
+    _passes(
+        _run(
+            "ssh_hardening",
+            {**variables, "ssh_hardening_ops_user": "pdicops"},
+            tmp_path,
+            environ=environ,
+        )
+    )
+    _passes(_run("ssh_hardening", variables, tmp_path))
 
 
 # The roles already checked in one assertion: one bad input each.

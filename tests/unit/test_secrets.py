@@ -123,6 +123,22 @@ def test_nothing_declared_writes_nothing(tmp_path: Path) -> None:
     assert not (root / secrets.VAULT_FILE).exists()
 
 
+def test_a_hex_secret_is_hexadecimal_digits(inventory: Path) -> None:
+    decl = inventory / "group_vars" / "all" / "secrets.yml"
+    decl.write_text(decl.read_text() + "  - {name: vault_totp_annv, length: 40, format: hex}\n")
+    assert ensure(inventory).created[-1] == "vault_totp_annv"
+    value = _decrypt(inventory)["vault_totp_annv"]
+    assert len(value) == 40 and set(value) <= set("0123456789abcdef")
+    assert secrets.declared(load_valid_inventory(inventory))[-1] == Declared(
+        "vault_totp_annv", 40, "hex"
+    )
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(SecretsError, match="unknown secret format 'base32'"):
+        secrets.generate(32, "base32")
+
+
 def test_merge_keeps_and_adds() -> None:
     merged, created = secrets.merge({"a": "x", "b": ""}, [Declared("a"), Declared("b", 16)])
     assert merged["a"] == "x" and len(merged["b"]) == 16 and created == ["b"]

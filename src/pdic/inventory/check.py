@@ -6,10 +6,10 @@ Each problem is ``<file relative to the inventory>: <key.path>: <what is wrong>`
 for a YAML syntax error. Lines are sorted by file, then by their place in it.
 
 Each domain's rules live in a module of :mod:`pdic.inventory.rules` (hosts, certificates, sites,
-applications, mail, databases, monitoring, firewall, secrets), the data lists declared there as
-:class:`~pdic.inventory.context.ListSpec` (fields: required, validator, unique, references); the
-values' patterns and validators are :mod:`pdic.inventory.values`, shared with the roles'
-preflight. The rules:
+applications, mail, databases, monitoring, firewall, secrets, admins), the data lists declared
+there as :class:`~pdic.inventory.context.ListSpec` (fields: required, validator, unique,
+references); the values' patterns and validators are :mod:`pdic.inventory.values`, shared
+with the roles' preflight. The rules:
 
 Structure
   - Every file Ansible reads from the inventory directory can be read the same way (see
@@ -127,7 +127,16 @@ Databases and backups (roles postgresql and pgbackrest; at any level, Jinja take
     kept; 0 would keep none). ``postgresql_allow_restart``: true or false.
   ``pdic_secrets`` (all level): the secrets ``pdic secrets ensure`` keeps in the inventory's
     vault file; each item: name (required): a variable name, unique; length: a whole number
-    16..256 (default 32).
+    16..256 (default 32), even with ``format: hex``; format: alnum (letters and digits, the
+    default) or hex.
+Administrators (role ssh_hardening)
+  ``pdic_admins`` (all level only, never a group's or a host's): the people who log in over SSH
+    with their own key and a TOTP code. name (required): a unix user name, unique, not root and
+    not ``pdic_ops_user``; full_name: text; authorized_keys: list of OpenSSH public keys (type,
+    base64 key naming the same type, optional comment; no options); authorized_key_files: list
+    of absolute paths of public key files on the controller; at least one key between the two;
+    totp_secret (required): the name of a secret of ``pdic_secrets`` declared with
+    ``format: hex`` and a length of 32..64 (the hex key pam_oath reads, 16..32 bytes).
 
 Not checked: values of vault-encrypted files, Jinja expressions (taken literally), whether
 hosts are reachable.

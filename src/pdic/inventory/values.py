@@ -5,8 +5,11 @@ the value is right, else what is wrong with it, for a message.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
+import struct
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -267,6 +270,42 @@ def duration(value: Any) -> str | None:
     )
 
 
+SSH_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+"""Public key types OpenSSH 9.2 (Debian 12) accepts in authorized_keys (no DSA)."""
+
+
+def ssh_public_key(value: Any) -> str | None:
+    """One OpenSSH public key as ``ssh-keygen`` writes it: type, base64 key (that names the
+    same type), optional comment; no authorized_keys options in front, one line."""
+    words = value.split() if isinstance(value, str) and "\n" not in value.strip() else []
+    if len(words) >= 2 and words[0] in SSH_KEY_TYPES:
+        try:
+            blob = base64.b64decode(words[1], validate=True)
+            size = struct.unpack(">I", blob[:4])[0] if len(blob) >= 4 else -1
+        except (binascii.Error, ValueError, struct.error):
+            blob, size = b"", -1
+        if size > 0 and blob[4 : 4 + size] == words[0].encode() and len(blob) > 4 + size:
+            return None
+    return (
+        f"{value!r} is not an OpenSSH public key (a type such as ssh-ed25519, its base64 key and "
+        "an optional comment, on one line)"
+    )
+
+
+def absolute_path(value: Any) -> str | None:
+    if isinstance(value, str) and value.startswith("/") and value.isprintable():
+        return None
+    return f"{value!r} is not an absolute path"
+
+
 def templated(value: Any) -> bool:
     """A Jinja expression: taken literally by the loader, so not checked."""
     return isinstance(value, str) and "{{" in value
@@ -362,5 +401,6 @@ VALIDATORS: dict[str, Validator] = {
     "unix_user": unix_user,
     "duration": duration,
     "firewall_rule_name": firewall_rule_name,
+    "ssh_public_key": ssh_public_key,
 }
 """The validators the roles' preflight uses by name: ``value is pdic_valid('slug')``."""

@@ -12,6 +12,10 @@ from pdic.inventory import values
 
 from .conftest import REPO
 
+ED25519_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIL7uq0y5Q3uYh3mQq7mbx0gZ8V5rmV1Zs3XbYq2r7tq"
+    " an@workstation"
+)
 PLUGIN = REPO / "src" / "pdic" / "ansible_plugins" / "test" / "pdic_valid.py"
 
 
@@ -47,6 +51,19 @@ def _plugin():  # type: ignore[no-untyped-def]
             "firewall_rule_name",
             "web portal, Cổng thông tin",
             ["ssh\n} accept", 'say "hi"', "đ" * 65, "tab\there", "", 22],
+        ),
+        (
+            "ssh_public_key",
+            ED25519_KEY,
+            [
+                'from="10.0.0.1" ' + ED25519_KEY,  # options are not a key
+                "ssh-rsa " + ED25519_KEY.split()[1],  # the base64 key names another type
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",  # a type and no key
+                "ssh-dss AAAAB3NzaC1kc3MAAACBAP",
+                "ssh-ed25519 not-base64!",
+                ED25519_KEY + "\n" + ED25519_KEY,
+                "",
+            ],
         ),
     ],
 )

@@ -18,17 +18,11 @@ from pdic.compliance.checks.base import (
     as_int,
     check,
     key_values,
+    pam_lines,
     words_config,
 )
 
 PWQUALITY_FILES = "/etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf"
-
-
-def pam_lines(probe: Probe, stack: str, module: str) -> list[str]:
-    """Active lines of ``/etc/pam.d/<stack>`` that call ``module`` (e.g. pam_pwquality.so)."""
-    pattern = rf"^[[:space:]]*[a-z]+[[:space:]].*{re.escape(module)}"
-    result = probe.run("grep -Es %s %s", pattern, f"/etc/pam.d/{stack}")
-    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
 def module_args(lines: Sequence[str]) -> dict[str, str]:

@@ -271,6 +271,33 @@ def in_container(probe: Probe) -> str | None:
     return name if result.rc == 0 and name and name != "none" else None
 
 
+def pam_lines(probe: Probe, stack: str, module: str) -> list[str]:
+    """Active lines of ``/etc/pam.d/<stack>`` that call ``module`` (e.g. pam_pwquality.so)."""
+    pattern = rf"^[[:space:]]*[a-z]+[[:space:]].*{re.escape(module)}"
+    result = probe.run("grep -Es %s %s", pattern, f"/etc/pam.d/{stack}")
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def mode_problems(
+    probe: Probe, path: str, limit: int, owners: Sequence[str], groups: Sequence[str]
+) -> tuple[list[str], str]:
+    """What is wrong with ``path``'s mode (no permission beyond ``limit``) and owner:group
+    (one of ``owners``:``groups``), and how it is (``/etc/shadow 0640 root:shadow``)."""
+    result = probe.run("stat -L -c '%%a %%U %%G' -- %s", path)
+    if result.rc != 0:
+        return [f"{path} does not exist or cannot be read"], f"{path} missing"
+    mode_text, owner, group = result.stdout.split()
+    mode = int(mode_text, 8)
+    problems = []
+    if mode & ~limit & 0o7777:
+        problems.append(f"{path} has mode {mode:04o}, must be at most {limit:04o}")
+    if owner not in owners:
+        problems.append(f"{path} is owned by {owner}, must be {'/'.join(owners)}")
+    if group not in groups:
+        problems.append(f"{path} has group {group}, must be {'/'.join(groups)}")
+    return problems, f"{path} {mode:04o} {owner}:{group}"
+
+
 # small parsers shared by the checks
 
 

@@ -19,6 +19,7 @@ from pdic.compliance.checks.base import (
     installed_packages,
     key_values,
     limits_entries,
+    mode_problems,
     recent_result,
     sysctl_check,
 )
@@ -66,19 +67,8 @@ def file_mode(
 ) -> CheckOutcome:
     """``path`` exists with no permission beyond ``limit``, owned by one of owners:groups."""
     probe = Probe(host)
-    result = probe.run("stat -L -c '%%a %%U %%G' -- %s", path)
-    if result.rc != 0:
-        return probe.failed(f"{path} does not exist or cannot be read")
-    mode_text, owner, group = result.stdout.split()
-    mode = int(mode_text, 8)
-    problems = []
-    if mode & ~limit & 0o7777:
-        problems.append(f"{path} has mode {mode:04o}, must be at most {limit:04o}")
-    if owner not in owners:
-        problems.append(f"{path} is owned by {owner}, must be {'/'.join(owners)}")
-    if group not in groups:
-        problems.append(f"{path} has group {group}, must be {'/'.join(groups)}")
-    return probe.verdict(problems, f"{path} {mode:04o} {owner}:{group}")
+    problems, shown = mode_problems(probe, path, limit, owners, groups)
+    return probe.verdict(problems, shown)
 
 
 @check("files_passwd_permissions")

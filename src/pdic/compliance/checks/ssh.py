@@ -2,17 +2,28 @@
 
 ``sshd -T`` prints what the daemon would really use after every ``Include`` and default, so a
 check never has to parse sshd_config itself. It needs root (it reads the host keys); the runner
-reaches hosts with the operations account and sudo.
+reaches hosts with the operations account and sudo. ``sshd -T -C user=...,addr=...`` applies
+the Match blocks for one connection: what a given account gets from a given address.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pdic.compliance.checks.base import CheckOutcome, HostLike, Probe, check
+from pdic.compliance.checks.base import (
+    CheckOutcome,
+    HostLike,
+    Probe,
+    check,
+    mode_problems,
+    pam_lines,
+)
+from pdic.sshaccess import OATH_TYPE, control_networks
 
 SSHD_T = "/usr/sbin/sshd -T"
 
@@ -98,6 +109,8 @@ SSHD_MATCH_ROOT = (
 
 SSHD_T_ROOT_FROM = SSHD_T + " -C user=root,host=%s,addr=%s"
 """The effective settings for root connecting from one address (Match blocks applied)."""
+SSHD_T_USER_FROM = SSHD_T + " -C user=%s,host=%s,addr=%s"
+"""The effective settings for one account connecting from one address (Match blocks applied)."""
 
 OUTSIDE_ADDRESSES = ("192.0.2.1", "198.51.100.1", "203.0.113.1")
 """Documentation addresses (RFC 5737): the first one outside ``allowed_from`` stands for
@@ -417,3 +430,180 @@ def ssh_x11_forwarding_disabled(host: HostLike) -> CheckOutcome:
 def ssh_agent_forwarding_disabled(host: HostLike) -> CheckOutcome:
     """An administrator's SSH agent is not forwarded to the server (AllowAgentForwarding no)."""
     return SshdConfig(Probe(host)).expect({"allowagentforwarding": "no"})
+
+
+MFA_METHODS = "publickey,keyboard-interactive"
+"""An administrator's AuthenticationMethods: a key, then the TOTP code PAM asks."""
+USERS_OATH = "/etc/users.oath"
+USERS_OATH_ACCOUNTS = "awk %s %s"
+"""The type and user of each line of pam_oath's users file, never its keys."""
+USERS_OATH_PROGRAM = "!/^#/ && NF {print $1, $2}"
+
+
+def refusal(config: SshdConfig, user: str, address: str) -> str | None:
+    """Why sshd refuses ``user`` from ``address`` by DenyUsers or AllowUsers (``user@host``
+    patterns, ``*`` and ``?`` wildcards, a CIDR as host), or None. AllowGroups and DenyGroups
+    depend on the account's groups and are left to PDIC-SSH-013."""
+
+    def matches(pattern: str) -> bool:
+        name, _, where = pattern.partition("@")
+        if not fnmatch.fnmatchcase(user, name):
+            return False
+        if not where:
+            return True
+        try:
+            return ipaddress.ip_address(address) in ipaddress.ip_network(where, strict=False)
+        except ValueError:
+            return fnmatch.fnmatchcase(address, where)
+
+    for pattern in config.values.get("denyusers", []):
+        if matches(pattern):
+            return f"denyusers {pattern}"
+    allowed = config.values.get("allowusers", [])
+    if allowed and not any(matches(p) for p in allowed):
+        return f"not in allowusers ({' '.join(allowed)})"
+    return None
+
+
+def _names(administrators: Any) -> list[str]:
+    """The names of the inventory's pdic_admins; ValueError when it is not a list of them."""
+    if administrators is None:
+        return []
+    if isinstance(administrators, str) or not isinstance(administrators, Sequence):
+        raise ValueError(f"administrators must be a list (pdic_admins), not {administrators!r}")
+    names = []
+    for entry in administrators:
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"administrators: {entry!r} has no name")
+        names.append(name)
+    return names
+
+
+@check("ssh_admins_mfa")
+def ssh_admins_mfa(
+    host: HostLike,
+    *,
+    administrators: Sequence[Mapping[str, Any]] = (),
+    users_file: str = USERS_OATH,
+) -> CheckOutcome:
+    """Administrators log in with their key and a TOTP code (pam_oath), never a key alone.
+
+    For each of ``administrators`` (the inventory's pdic_admins, names only are read) sshd's
+    effective AuthenticationMethods must be publickey,keyboard-interactive
+    (``sshd -T -C user=NAME,...``); the auth stack of /etc/pam.d/sshd must call pam_oath on
+    ``users_file`` (not optional, no ``alwaysok``); that file must be root's alone (0600 at
+    most) and hold a TOTP line (``HOTP/T30...``) for each of them, read without its keys.
+    """
+    names = _names(administrators)
+    probe = Probe(host)
+    if not names:
+        return probe.not_applicable("the inventory names no administrators (pdic_admins)")
+    problems = []
+    address = OUTSIDE_ADDRESSES[0]
+    for name in names:
+        config = SshdConfig(probe, SSHD_T_USER_FROM, name, address, address)
+        if not config.ok:
+            return probe.error(f"sshd -T -C failed: cannot read {name}'s settings")
+        methods = config.get("authenticationmethods")
+        if methods != MFA_METHODS:
+            problems.append(
+                f"{name}: authenticationmethods is {methods!r}, must be {MFA_METHODS!r}"
+            )
+        elif config.get("kbdinteractiveauthentication") != "yes":
+            problems.append(
+                f"{name}: keyboard-interactive is off, so the TOTP code cannot be asked"
+            )
+    oath = [line for line in pam_lines(probe, "sshd", "pam_oath.so") if line.startswith("auth")]
+    if not oath:
+        problems.append("no pam_oath in the auth stack of /etc/pam.d/sshd")
+    for line in oath:
+        words = line.split()
+        if "alwaysok" in words:
+            problems.append(f"pam_oath accepts any code (alwaysok): {line!r}")
+        if len(words) > 1 and words[1] == "optional":
+            problems.append(f"pam_oath is optional: {line!r}")
+        if f"usersfile={users_file}" not in words:
+            problems.append(f"pam_oath does not read {users_file}: {line!r}")
+    found, shown = mode_problems(probe, users_file, 0o600, ["root"], ["root"])
+    problems.extend(found)
+    if not found:
+        listed = probe.run(USERS_OATH_ACCOUNTS, USERS_OATH_PROGRAM, users_file).stdout.split("\n")
+        enrolled = {
+            words[1]
+            for words in (line.split() for line in listed)
+            if len(words) == 2 and words[0].startswith("HOTP/T30")
+        }
+        problems.extend(
+            f"{name} has no TOTP line in {users_file}" for name in names if name not in enrolled
+        )
+    return probe.verdict(
+        problems,
+        f"administrators {', '.join(names)}: authenticationmethods {MFA_METHODS}; pam_oath in "
+        f"/etc/pam.d/sshd reads {users_file} ({shown}), a {OATH_TYPE} line each",
+    )
+
+
+@check("ssh_ops_account_restricted")
+def ssh_ops_account_restricted(
+    host: HostLike,
+    *,
+    ops_user: str = "pdicops",
+    firewall_rules: Sequence[Any] = (),
+    firewall_group_rules: Sequence[Any] = (),
+    firewall_host_rules: Sequence[Any] = (),
+    port: int = 22,
+) -> CheckOutcome:
+    """The operations account logs in with a key only, and only from the control networks.
+
+    The control networks are what the firewall rules admit SSH from, less 0.0.0.0/0 and ::/0
+    (:func:`pdic.sshaccess.control_networks`, as playbooks/hardening.yml passes them to the
+    ssh_hardening role); the catalogue fills the three rule lists from the host's inventory.
+    sshd is asked what ``ops_user`` gets from an address of the first control network (a key
+    only: authenticationmethods publickey, and not refused) and from an address outside them
+    all (refused, by DenyUsers or AllowUsers).
+    """
+    rules: list[Any] = []
+    for value in (firewall_rules, firewall_group_rules, firewall_host_rules):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ValueError(f"firewall rules must be lists, not {value!r}")
+        rules.extend(value)
+    networks = control_networks(rules, port)
+    allowed = allowed_networks(networks)
+    probe = Probe(host)
+    if not allowed:
+        return probe.failed(
+            f"the inventory names no control network (no firewall rule admits SSH on port {port} "
+            f"from a network other than anyone): {ops_user} may log in from anywhere"
+        )
+    problems = []
+    first = allowed[0]
+    inside = str(first.network_address if first.num_addresses == 1 else first.network_address + 1)
+    config = SshdConfig(probe, SSHD_T_USER_FROM, ops_user, inside, inside)
+    if not config.ok:
+        return probe.error(f"sshd -T -C failed: cannot read {ops_user}'s settings from {inside}")
+    methods = config.get("authenticationmethods")
+    if methods != "publickey":
+        problems.append(
+            f"{ops_user} from {inside}: authenticationmethods is {methods!r}, must be 'publickey'"
+        )
+    refused_inside = refusal(config, ops_user, inside)
+    if refused_inside:
+        problems.append(
+            f"{ops_user} is refused from {inside}, a control network ({refused_inside})"
+        )
+    outside = outside_address(allowed)
+    config = SshdConfig(probe, SSHD_T_USER_FROM, ops_user, outside, outside)
+    if not config.ok:
+        return probe.error(f"sshd -T -C failed: cannot read {ops_user}'s settings from {outside}")
+    refused_outside = refusal(config, ops_user, outside)
+    if not refused_outside:
+        problems.append(
+            f"{ops_user} may log in from {outside}, outside the control networks "
+            f"({', '.join(networks)})"
+        )
+    return probe.verdict(
+        problems,
+        f"{ops_user}: a key only (authenticationmethods publickey) from {inside} in the control "
+        f"networks ({', '.join(networks)}); refused from {outside} ({refused_outside})",
+    )

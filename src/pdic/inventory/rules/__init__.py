@@ -1,6 +1,6 @@
 """The inventory's rules, one module per domain, applied in this order (later rules read what
 earlier ones indexed: agencies before sites, mail and applications; every data list before the
-applications' links to databases and secrets)."""
+applications' links to databases and secrets, and the administrators' TOTP keys)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from pdic.inventory.context import Context
 from pdic.inventory.rules import (
+    admins,
     applications,
     certificates,
     databases,
@@ -29,5 +30,6 @@ RULES: tuple[Callable[[Context], None], ...] = (
     monitoring.check,
     firewall.check,
     secrets.check,
+    admins.check,
     applications.check_links,
 )
