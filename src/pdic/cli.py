@@ -626,6 +626,12 @@ def cert_list(
         typer.Option("--expiring", "-e", help="Only those expiring within this (30d, 12h, 2w)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            "--agency", "-a", help="Only the certificates this agency owns (sites, organisation)."
+        ),
+    ] = None,
 ) -> None:
     """Every certificate in the centre, read from the hosts; exit 1 if a host could not be read."""
     import datetime as dt
@@ -639,9 +645,22 @@ def cert_list(
         raise CertError(f"--format: {fmt!r} is not one of {', '.join(register.FORMATTERS)}")
     within = register.parse_duration(expiring) if expiring is not None else None
     inv = load_valid_inventory(inventory)
+    if agency is not None:
+        from pdic.agency.index import index
+
+        index(inv).get(agency)  # an unknown agency is bad input
+        holders = register.agency_hosts(inv, agency)
+        if limit is None:
+            limit = ",".join(holders) if holders else None
+        if not holders:
+            typer.echo(f"pdic: warning: {agency}: the inventory gives it no certificate", err=True)
+            typer.echo(register.FORMATTERS[fmt]([]), nl=False)
+            return
     now = dt.datetime.now(dt.UTC)
     result = register.collect(inv, limit, testinfra_host, now)
     entries = list(result.entries)
+    if agency is not None:
+        entries = register.of_agency(entries, agency)
     if within is not None:
         entries = register.expiring(entries, within, now)
     typer.echo(register.FORMATTERS[fmt](entries), nl=False)

@@ -1,6 +1,6 @@
 """The inventory's rules, one module per domain, applied in this order (later rules read what
-earlier ones indexed: agencies before sites, mail and applications; every data list before the
-applications' links to databases and secrets)."""
+earlier ones indexed: agencies before sites, certificates, mail and applications; every data
+list before the applications' links to databases and secrets)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from pdic.inventory.rules import (
 
 RULES: tuple[Callable[[Context], None], ...] = (
     hosts.check,
-    certificates.check,
     sites.check,
+    certificates.check,
     applications.check,
     mail.check,
     databases.check,
