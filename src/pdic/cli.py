@@ -508,19 +508,49 @@ def agency_list(
     typer.echo(index.format_list(index.select(found, tier), fmt), nl=False)
 
 
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Only what the inventory says: ask no host.")
+]
+LiveTimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", help="Seconds each live read may take (a host, Prometheus)."),
+]
+
+
+def _check_timeout(timeout: float) -> None:
+    from pdic.errors import AgencyError
+
+    if not 0 < timeout <= 300:
+        raise AgencyError(f"--timeout: {timeout:g} must be more than 0 and at most 300 seconds")
+
+
+def _agency_record(inv: Inventory, agency_id: str, offline: bool, timeout: float) -> dict[str, Any]:
+    """``pdic agency show``'s record of the agency, with the hosts' view unless ``offline``."""
+    from pdic.agency import index, live
+
+    found = index.index(inv)
+    agency = found.get(agency_id)
+    if offline:
+        return index.describe(found, agency)
+    readers = live.readers(inv, timeout)
+    return index.describe(found, agency, live=lambda a: live.read(inv, a, readers))
+
+
 @agency_app.command("show")
 def agency_show(
     agency_id: AgencyIdArg,
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    offline: OfflineOpt = False,
+    timeout: LiveTimeoutOpt = 10,
 ) -> None:
-    """Everything the inventory gives one agency: sites, mail, certificates (no host is asked)."""
+    """Everything the inventory gives one agency, and what its hosts say of it (live)."""
     from pdic.agency import index
     from pdic.inventory import load_valid_inventory
 
     index.check_format(fmt, index.SHOW_FORMATS)
-    found = index.index(load_valid_inventory(inventory))
-    record = index.describe(found, found.get(agency_id))
+    _check_timeout(timeout)
+    record = _agency_record(load_valid_inventory(inventory), agency_id, offline, timeout)
     typer.echo(index.format_show(record, fmt), nl=False)
 
 

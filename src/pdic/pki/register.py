@@ -99,6 +99,8 @@ class Register:
     errors: Mapping[str, str]
     # path on a host -> why its content is not a certificate.
     unreadable: Mapping[str, str]
+    # CA host outside the hosts read -> why its CRLs could not be read (revocation unknown).
+    crl_errors: Mapping[str, str] = field(default_factory=dict)
 
 
 def certificate_globs(host: Host) -> list[str]:
@@ -370,7 +372,9 @@ def collect(
         ca_files = list(pool.map(lambda h: read_host(h, connect), ca_only))
     # A CA host outside --limit lends its CRLs, not its certificates.
     files += [HostFiles(f.host, {}, f.crls, None) for f in ca_files]
-    return build_register(files, now, {h.name: certificate_owners(h) for h in hosts})
+    found = build_register(files, now, {h.name: certificate_owners(h) for h in hosts})
+    crl_errors = {f.host: f.error for f in ca_files if f.error}
+    return Register(found.entries, found.errors, found.unreadable, crl_errors)
 
 
 def of_agency(entries: Iterable[CertificateEntry], agency: str) -> list[CertificateEntry]:
