@@ -554,6 +554,64 @@ def agency_show(
     typer.echo(index.format_show(record, fmt), nl=False)
 
 
+ENGINE_HELP = "mitogen (default, or PDIC_ENGINE) or ansible (plain)."
+
+
+@agency_app.command("apply")
+def agency_apply(
+    agency_id: AgencyIdArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    check: Annotated[
+        bool, typer.Option("--check", "-C", help="Change nothing; show what would.")
+    ] = False,
+    engine: Annotated[str | None, typer.Option("--engine", help=ENGINE_HELP)] = None,
+    offline: OfflineOpt = False,
+    timeout: LiveTimeoutOpt = 10,
+) -> None:
+    """Converge only the hosts and roles the agency touches, then show it live.
+
+    site.yml runs with the --limit and --tags pdic.agency.converge computes from the
+    inventory (its sites: the portal hosts, their certificates, the probes; its mail: the mail
+    hosts; its organisation certificates: the hosts that hold them); then the agency's show:
+    its site answering with a verified certificate, its mailboxes, the DKIM key and the DNS
+    records to publish, its probes and alerts. Exit 1 if the converge fails.
+    """
+    from pdic.agency import converge, index
+    from pdic.deploy import deploy
+    from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
+
+    _check_timeout(timeout)
+    inv = load_valid_inventory(inventory)
+    agency = index.index(inv).get(agency_id)
+    plan = converge.plan(inv, agency)
+    for line in plan.lines():
+        typer.echo(line)
+    if plan.hosts:
+        if check:
+            result = deploy(inv, check=True, limit=plan.limit, tags=plan.tag_list, engine=engine)
+            _deploy_report(result, check)
+            return
+        touched = list(plan.hosts)
+        with journaled("agency apply", inv, touched) as record, _window(inv, touched, record):
+            result = deploy(inv, limit=plan.limit, tags=plan.tag_list, engine=engine)
+            record.outcomes = _outcomes(result)
+            _deploy_report(result, check)
+    elif check:
+        return
+    record_ = _agency_record(inv, agency_id, offline, timeout)
+    typer.echo(index.format_show(record_, "text"), nl=False)
+
+
+def _outcomes(result: DeployResult) -> dict[str, str]:
+    return {
+        h.name: "unreachable"
+        if h.unreachable
+        else ("failed" if h.failures else ("changed" if h.changed else "ok"))
+        for h in result.hosts
+    }
+
+
 @agency_app.command("add")
 def agency_add(
     file: Annotated[

@@ -44,6 +44,11 @@ COMMANDS = [
     ["cert"],
     ["cert", "list"],
     ["cert", "revoke"],
+    ["agency"],
+    ["agency", "list"],
+    ["agency", "show"],
+    ["agency", "add"],
+    ["agency", "apply"],
 ]
 
 

@@ -307,6 +307,22 @@ HOSTILE: list[tuple[str, list[str], str]] = [
     ),
     ("agency-add-no-id", ["agency", "add", "{noid}", "-i", "{inv}"], "noid.yml: id: missing"),
     ("agency-add-exists", ["agency", "add", "{exists}", "-i", "{inv}"], "id: agency 'ubnd-tinh'"),
+    (
+        "agency-show-timeout",
+        ["agency", "show", "ubnd-tinh", "-i", "{inv}", "--timeout", "nan"],
+        "--timeout",
+    ),
+    ("agency-apply-unknown", ["agency", "apply", "nosuch", "-i", "{inv}"], "no agency 'nosuch'"),
+    (
+        "agency-apply-timeout",
+        ["agency", "apply", "vu-thu", "-i", "{inv}", "--timeout", "0"],
+        "--timeout",
+    ),
+    (
+        "cert-agency-unknown",
+        ["cert", "list", "-i", "{inv}", "--agency", "x\ny"],
+        "no agency 'x\\ny'",
+    ),
     # cert
     (
         "expiring-overflow",
