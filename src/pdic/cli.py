@@ -612,6 +612,83 @@ def _outcomes(result: DeployResult) -> dict[str, str]:
     }
 
 
+RETIRE_HELP = (
+    "Take an agency out of the inventory and the hosts; shown first, done only with --yes.\n\n"
+    "Its site is removed (nginx stops serving it, its probe and targets go) and its "
+    "certificates revoked by the centre's CA; its mailboxes are archived on their mail host "
+    "(moved under the archive directory, never deleted; their logins end); the inventory is "
+    "edited keeping its comments and order. Without --merge-into its domains and aliases go "
+    "too; with --merge-into OTHER each of its addresses becomes an alias of OTHER (to OTHER's "
+    "mailbox of the same name, else its first) and its domains and aliases pass to OTHER.\n\n"
+    "With --yes: the inventory is written, the certificates revoked, then the hosts concerned "
+    "converge; a step that fails stops the rest and prints the commands that finish it (exit "
+    "code 1). Bad input (an unknown agency, a merge into itself or an unknown agency, an "
+    "agency others name as parent) is one line each, exit code 2, nothing written."
+)
+
+
+@agency_app.command("retire", help=RETIRE_HELP)
+def agency_retire(
+    agency_id: AgencyIdArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    merge_into: Annotated[
+        str | None,
+        typer.Option("--merge-into", help="The agency that takes its addresses and domains."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it (without: only show).")] = False,
+    diff: Annotated[bool, typer.Option("--diff", "-D", help="Show the files' diff.")] = False,
+    engine: Annotated[str | None, typer.Option("--engine", help=ENGINE_HELP)] = None,
+) -> None:
+    """Retire an agency, or merge it into another (see RETIRE_HELP)."""
+    from pdic.agency import retire
+    from pdic.connect import testinfra_host
+    from pdic.deploy import deploy
+    from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
+    from pdic.pki.revoke import revoke
+
+    plan = retire.plan(inventory, agency_id, merge_into)
+    for line in plan.lines():
+        typer.echo(line)
+    if diff:
+        typer.echo(plan.diff(), nl=False)
+    if not yes:
+        typer.echo("nothing done: run again with --yes to do it")
+        return
+    inv = load_valid_inventory(inventory)
+    touched = list(dict.fromkeys([*plan.converge.hosts, *_ca_hosts(inv, plan)]))
+
+    def converged(new: Inventory, converge: Any) -> DeployResult:
+        result = deploy(new, limit=converge.limit, tags=converge.tag_list, engine=engine)
+        _print_recap(
+            "agency retire",
+            [(h.name, h.ok, h.changed, h.failures, h.unreachable) for h in result.hosts],
+        )
+        return result
+
+    with journaled("agency retire", inv, touched) as record, _window(inv, touched, record):
+        try:
+            outcome = retire.execute(
+                plan,
+                revoke=lambda new, target, reason: revoke(new, target, reason, testinfra_host),
+                converge=converged,
+                say=lambda line: typer.echo(f"- {line}"),
+            )
+        except retire.RetireIncomplete as stopped:
+            for line in stopped.lines:
+                typer.echo(f"pdic: error: {line}", err=True)
+            record.outcomes = {h: "interrupted" for h in touched}
+            raise typer.Exit(1) from None
+        record.outcomes = _outcomes(outcome.converged) if outcome.converged else {}
+        for target in outcome.revoked:
+            record.outcomes.setdefault(target.partition(":")[0], "changed")
+    typer.echo(f"{agency_id}: retired" + (f" into {merge_into}" if merge_into else ""))
+
+
+def _ca_hosts(inv: Inventory, plan: Any) -> list[str]:
+    return list(inv.groups.get("pki", ())[:1]) if plan.revocations else []
+
+
 @agency_app.command("add")
 def agency_add(
     file: Annotated[

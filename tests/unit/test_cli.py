@@ -49,6 +49,7 @@ COMMANDS = [
     ["agency", "show"],
     ["agency", "add"],
     ["agency", "apply"],
+    ["agency", "retire"],
 ]
 
 

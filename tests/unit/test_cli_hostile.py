@@ -319,6 +319,21 @@ HOSTILE: list[tuple[str, list[str], str]] = [
         "--timeout",
     ),
     (
+        "agency-retire-unknown",
+        ["agency", "retire", "nosuch", "-i", "{inv}", "-y"],
+        "no agency 'nosuch'",
+    ),
+    (
+        "agency-retire-into-itself",
+        ["agency", "retire", "vu-thu", "-i", "{inv}", "--merge-into", "vu-thu", "-y"],
+        "--merge-into: 'vu-thu' is the agency being retired",
+    ),
+    (
+        "agency-retire-a-parent",
+        ["agency", "retire", "ubnd-tinh", "-i", "{inv}", "-y"],
+        "names 'ubnd-tinh' as its parent",
+    ),
+    (
         "cert-agency-unknown",
         ["cert", "list", "-i", "{inv}", "--agency", "x\ny"],
         "no agency 'x\\ny'",

@@ -34,10 +34,7 @@ transaction. It does not reach a host: the next deploy makes the hosts serve the
 
 from __future__ import annotations
 
-import difflib
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +42,10 @@ from typing import Any
 
 import yaml
 
+from pdic.agency import yamledit
 from pdic.agency.index import index
 from pdic.agency.yamledit import Document
 from pdic.errors import AgencyError, InventoryError
-from pdic.files import write_atomically
 from pdic.inventory.check import problems
 from pdic.inventory.loader import KeyPath, Source, read_inventory
 from pdic.inventory.model import TIERS
@@ -82,15 +79,7 @@ class Plan:
 
     def diff(self) -> str:
         """A unified diff per file, as ``diff -u`` paths relative to the inventory."""
-        out: list[str] = []
-        for rel, (old, new) in self.texts.items():
-            out += difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                f"a/{rel}",
-                f"b/{rel}",
-            )
-        return "".join(out)
+        return yamledit.diff(self.texts)
 
 
 # -- FILE --------------------------------------------------------------------------------------
@@ -286,12 +275,7 @@ def plan(inventory: Path | str, spec_file: Path) -> Plan:
 
 def apply(plan_: Plan) -> list[Path]:
     """Write each changed file of ``plan_`` atomically (its mode kept); the paths written."""
-    written = []
-    for rel, (_, new) in plan_.texts.items():
-        path = plan_.inventory / rel
-        write_atomically(path, new.encode("utf-8"), path.stat().st_mode & 0o7777)
-        written.append(path)
-    return written
+    return yamledit.write(plan_.inventory, plan_.texts)
 
 
 def _place(source: Source, key: str) -> tuple[str, KeyPath]:
@@ -309,12 +293,7 @@ WHERE = re.compile(r"(?:^|\.)(?P<key>\w+)\[(?P<index>\d+)\](?:\.(?P<field>\w+))?
 def _validate(result: Plan, origins: Mapping[tuple[str, int], Entry], spec_file: Path) -> None:
     """The inventory's rules over a temporary copy with the new texts; AgencyError if any fails,
     each problem of a new entry named by FILE's key."""
-    with tempfile.TemporaryDirectory(prefix="pdic-agency-") as tmp:
-        copy = Path(tmp) / "inventory"
-        shutil.copytree(result.inventory, copy, symlinks=True)
-        for rel, (_, new) in result.texts.items():
-            (copy / rel).write_text(new, encoding="utf-8")
-        found = problems(read_inventory(copy))
+    found = yamledit.problems_with(result.inventory, result.texts)
     lines = []
     for line in found:
         match = PROBLEM.match(line)

@@ -8,7 +8,8 @@ is moved so that it still follows the list when an item is appended after it or 
 holding it is removed. Appending an item and removing it again gives back the file as it was.
 
 It knows nothing of agencies: :mod:`pdic.agency.add` and :mod:`pdic.agency.retire` say what
-to edit; neither validates what it writes (they run the inventory's rules on the result).
+to edit and run the inventory's rules over the result (:func:`problems_with`) before anything
+is written.
 """
 
 from __future__ import annotations
@@ -19,10 +20,54 @@ from pathlib import Path
 from typing import Any
 
 from pdic.errors import AgencyError
+from pdic.files import write_atomically
 from pdic.inventory.loader import KeyPath
 
 # Indentations tried, in order, to write a file back as it was (mapping, sequence, offset).
 INDENTS = ((2, 4, 2), (2, 2, 0), (4, 6, 4), (4, 4, 0))
+
+
+def diff(texts: Mapping[str, tuple[str, str]]) -> str:
+    """A unified diff per file (``{rel: (old, new)}``), paths relative to the inventory."""
+    import difflib
+
+    out: list[str] = []
+    for rel, (old, new) in texts.items():
+        if old != new:
+            out += difflib.unified_diff(
+                old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
+            )
+    return "".join(out)
+
+
+def problems_with(root: Path, texts: Mapping[str, tuple[str, str]]) -> list[str]:
+    """``pdic inventory check``'s lines for the inventory at ``root`` with the new ``texts``
+    (checked in a temporary copy; ``root`` is not touched)."""
+    import shutil
+    import tempfile
+
+    from pdic.inventory.check import problems
+    from pdic.inventory.loader import read_inventory
+
+    with tempfile.TemporaryDirectory(prefix="pdic-agency-") as tmp:
+        copy = Path(tmp) / "inventory"
+        shutil.copytree(root, copy, symlinks=True)
+        for rel, (_, new) in texts.items():
+            (copy / rel).write_text(new, encoding="utf-8")
+        return problems(read_inventory(copy))
+
+
+def write(root: Path, texts: Mapping[str, tuple[str, str]]) -> list[Path]:
+    """Each changed file of ``texts`` replaced atomically, its mode kept; the paths written.
+    Files are written one after the other, not as one transaction."""
+    written = []
+    for rel, (old, new) in texts.items():
+        if old == new:
+            continue
+        path = root / rel
+        write_atomically(path, new.encode("utf-8"), path.stat().st_mode & 0o7777)
+        written.append(path)
+    return written
 
 
 class Document:
