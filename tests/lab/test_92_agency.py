@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
+from alerts import wait
 from conftest import INVENTORY, Run, pdic
 from recap import recap
 
@@ -184,15 +185,6 @@ def targets_of(site: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(url, timeout=10) as response:  # a lab address
         data = json.load(response)["data"]
     return [t for t in data["activeTargets"] if t["labels"].get("site") == site]
-
-
-def wait(predicate, timeout: float = 90, every: float = 3):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 # -- add and apply ----------------------------------------------------------------------------

@@ -204,26 +204,10 @@ def _edits(
         )
     remove("mail_mailboxes", lambda m: m.get("agency") == agency.id)
 
-    domains, domains_layer = _items(source, "mail_domains")
-    aliases, aliases_layer = _items(source, "mail_aliases")
     if into is not None:
-        _merge(
-            source,
-            agency,
-            into,
-            edits,
-            say,
-            refused,
-            domains,
-            domains_layer,
-            aliases,
-            aliases_layer,
-        )
+        _merge(source, agency, into, edits, say, refused)
     else:
-        _drop_mail(
-            source, agency, edits, say, refused, own_domains, leaving, aliases, aliases_layer
-        )
-    if into is None:
+        _drop_mail(source, agency, edits, say, refused, own_domains, leaving)
         _receivers(source, agency, leaving, refused)
 
     for layer, i, entry in _organisation_entries(source, agency.id):
@@ -239,6 +223,18 @@ def _edits(
     return edits
 
 
+def _owned(source: Source, key: str, agency_id: str) -> list[tuple[Layer, int, Mapping[str, Any]]]:
+    """The items of the all-level list ``key`` whose ``agency`` is ``agency_id``."""
+    items, layer = _items(source, key)
+    if layer is None:
+        return []
+    return [
+        (layer, i, item)
+        for i, item in enumerate(items)
+        if isinstance(item, Mapping) and item.get("agency") == agency_id
+    ]
+
+
 def _merge(
     source: Source,
     agency: Agency,
@@ -246,45 +242,15 @@ def _merge(
     edits: list[_Edit],
     say: Any,
     refused: list[str],
-    domains: list[Mapping[str, Any]],
-    domains_layer: Layer | None,
-    aliases: list[Mapping[str, Any]],
-    aliases_layer: Layer | None,
 ) -> None:
     """The agency's addresses become aliases of ``into``; its domains and aliases pass to it."""
-    for i, item in enumerate(domains):
-        if isinstance(item, Mapping) and item.get("agency") == agency.id:
-            assert domains_layer is not None
-            edits.append(
-                _Edit(
-                    domains_layer.file,
-                    domains_layer.prefix,
-                    "mail_domains",
-                    "set",
-                    i,
-                    "agency",
-                    into.id,
-                )
-            )
-            say(
-                f"mail_domains: {item.get('name')} passes to {into.id} (kept on its host, so "
-                "the old addresses still receive)"
-            )
-    for i, item in enumerate(aliases):
-        if isinstance(item, Mapping) and item.get("agency") == agency.id:
-            assert aliases_layer is not None
-            edits.append(
-                _Edit(
-                    aliases_layer.file,
-                    aliases_layer.prefix,
-                    "mail_aliases",
-                    "set",
-                    i,
-                    "agency",
-                    into.id,
-                )
-            )
-            say(f"mail_aliases: {item.get('address')} passes to {into.id}")
+    for key, what, why in (
+        ("mail_domains", "name", " (kept on its host, so the old addresses still receive)"),
+        ("mail_aliases", "address", ""),
+    ):
+        for layer, i, item in _owned(source, key, agency.id):
+            edits.append(_Edit(layer.file, layer.prefix, key, "set", i, "agency", into.id))
+            say(f"{key}: {item.get(what)} passes to {into.id}{why}")
     if not agency.mailboxes:
         return
     target = _targets(into)
@@ -294,27 +260,18 @@ def _merge(
             f"{agency.id!r}: give it one first"
         )
         return
-    layer = aliases_layer or source.origin(source.all_layers, "mail_mailboxes")
-    assert layer is not None
+    # A new mail_aliases list goes beside mail_mailboxes (which has the agency's mailboxes).
+    home = source.origin(source.all_layers, "mail_aliases") or source.origin(
+        source.all_layers, "mail_mailboxes"
+    )
+    assert home is not None
     description = f"Địa chỉ của {agency.name} (sáp nhập vào {into.name})"
     for box in agency.mailboxes:
         address = _address(box)
-        to = target(address)
-        edits.append(
-            _Edit(
-                layer.file,
-                layer.prefix,
-                "mail_aliases",
-                "append",
-                value={
-                    "address": address,
-                    "to": [to],
-                    "agency": into.id,
-                    "description": description,
-                },
-            )
-        )
-        say(f"mail_aliases: {address} -> {to} (of {into.id})")
+        alias = {"address": address, "to": [target(address)], "agency": into.id}
+        alias["description"] = description
+        edits.append(_Edit(home.file, home.prefix, "mail_aliases", "append", value=alias))
+        say(f"mail_aliases: {address} -> {alias['to'][0]} (of {into.id})")
 
 
 def _targets(into: Agency) -> Any:
@@ -344,8 +301,6 @@ def _drop_mail(
     refused: list[str],
     own_domains: list[str],
     leaving: set[str],
-    aliases: list[Mapping[str, Any]],
-    aliases_layer: Layer | None,
 ) -> None:
     """Without a merge: the agency's domains and aliases go, and its addresses leave the
     recipients of the others' aliases; refused where others still need them."""
@@ -374,14 +329,10 @@ def _drop_mail(
                 f"{other.get('id')!r} names {other.get('domain')!r}, a mail domain retiring "
                 f"{agency.id!r} removes: use --merge-into or change it first"
             )
-    domains, domains_layer = _items(source, "mail_domains")
-    for i, item in enumerate(domains):
-        if isinstance(item, Mapping) and item.get("agency") == agency.id:
-            assert domains_layer is not None
-            edits.append(
-                _Edit(domains_layer.file, domains_layer.prefix, "mail_domains", "remove", i)
-            )
-            say(f"mail_domains: {item.get('name')} removed (its DKIM key stays on its host)")
+    for layer, i, item in _owned(source, "mail_domains", agency.id):
+        edits.append(_Edit(layer.file, layer.prefix, "mail_domains", "remove", i))
+        say(f"mail_domains: {item.get('name')} removed (its DKIM key stays on its host)")
+    aliases, aliases_layer = _items(source, "mail_aliases")
     where = _where(aliases_layer, "mail_aliases")
     for i, alias in enumerate(aliases):
         if not isinstance(alias, Mapping):

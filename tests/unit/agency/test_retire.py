@@ -4,7 +4,6 @@ add, merges, every refusal (one line, exit 2, nothing written), and the steps wi
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,24 +16,9 @@ from pdic.cli import main
 from pdic.errors import AgencyError
 from pdic.inventory import check_inventory, load_inventory
 
-REPO = Path(__file__).resolve().parents[3]
-LAB = REPO / "inventory" / "lab"
-PROVINCE = Path("group_vars/all/province.yml")
-NEW = """\
-id: so-chuyen-doi-so
-name: "Sở Chuyển đổi số"
-tier: province
-parent: ubnd-tinh
-mail:
-  domain: socds.lab.pdic.internal
-  host: mail-1
-  mailboxes:
-    - {local: vanthu, name: "Văn thư", quota: 2G}
-    - {local: chanhvp, name: "Chánh văn phòng"}
-site:
-  name: socds
-  hostname: socds.lab.pdic.internal
-"""
+from .conftest import PROVINCE, snapshot, spec
+from .conftest import SPEC as NEW
+
 OTHER = """\
 id: so-moi
 name: "Sở Mới"
@@ -47,23 +31,8 @@ mail:
 """
 
 
-@pytest.fixture
-def inv(tmp_path: Path) -> Path:
-    copy = tmp_path / "inv"
-    shutil.copytree(LAB, copy)
-    return copy
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
 def added(inv: Path, tmp_path: Path, text: str, name: str) -> None:
-    spec = tmp_path / f"{name}.yml"
-    spec.write_text(text, encoding="utf-8")
-    add.apply(add.plan(inv, spec))
+    add.apply(add.plan(inv, spec(tmp_path, text, f"{name}.yml")))
 
 
 def province(inv: Path) -> dict[str, Any]:
