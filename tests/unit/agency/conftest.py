@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,16 @@ def spec(tmp_path: Path, text: str = SPEC, name: str = "agency.yml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_live_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pdic agency show` and `apply` read the hosts unless --offline: in a unit test the real
+    transports are refused (a lab may be running on this machine); the tests that read live
+    give fake ones (test_live.py)."""
+    from pdic.agency import live
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a unit test asked for live reads without fake transports")
+
+    monkeypatch.setattr(live, "readers", refuse)

@@ -87,7 +87,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(
 def test_cli_add_writes(inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agency", "add", str(spec(tmp_path)), "-i", str(inv)]) == 0
     assert capsys.readouterr().out.startswith(f"{inv / PROVINCE}: written\n")
-    assert main(["agency", "show", "so-chuyen-doi-so", "-i", str(inv)]) == 0
+    assert main(["agency", "show", "so-chuyen-doi-so", "-i", str(inv), "--offline"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -174,12 +174,14 @@ def test_a_site_of_its_own_certificate_shows_its_expiry(tmp_path: Path) -> None:
 def test_cli_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agency", "list", "-i", str(LAB), "--tier", "commune", "-f", "json"]) == 0
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == ["huyen-mau-xa-mot"]
-    assert main(["agency", "show", "so-tu-phap", "-i", str(LAB)]) == 0
+    assert main(["agency", "show", "so-tu-phap", "-i", str(LAB), "--offline"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("so-tu-phap: Sở Tư pháp\n")
     assert "  sotuphap.lab.pdic.internal on mail-1\n" in out
     assert "  site-sotuphap (internal): /etc/pdic/pki/site-sotuphap.crt" in out
-    assert main(["agency", "show", "so-noi-vu", "-i", str(THAIBINH), "-f", "json"]) == 0
+    assert (
+        main(["agency", "show", "so-noi-vu", "-i", str(THAIBINH), "-f", "json", "--offline"]) == 0
+    )
     record = json.loads(capsys.readouterr().out)
     assert record["mail_domain"] == "sonoivu.thaibinh.gov.vn"
     assert len(record["mailboxes"]) == len(
