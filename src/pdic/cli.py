@@ -678,7 +678,7 @@ def agency_retire(
             for line in stopped.lines:
                 typer.echo(f"pdic: error: {line}", err=True)
             record.outcomes = {h: "interrupted" for h in touched}
-            raise typer.Exit(1) from None
+            raise typer.Exit(130 if stopped.interrupted else 1) from None
         record.outcomes = _outcomes(outcome.converged) if outcome.converged else {}
         for target in outcome.revoked:
             record.outcomes.setdefault(target.partition(":")[0], "changed")

@@ -441,14 +441,17 @@ def write(retirement: Retirement) -> list[Path]:
 
 
 class RetireIncomplete(Exception):
-    """A step failed once the inventory was written: what ran, and the commands that finish it.
+    """A step failed (or Ctrl-C) once the inventory was written: what ran, and the commands
+    that finish it.
 
-    Not bad input (the CLI prints its lines with exit code 1): the inventory no longer holds
-    the agency, so its retirement is finished by the commands given, not by running it again.
+    Not bad input (the CLI prints its lines with exit code 1, 130 when interrupted): the
+    inventory no longer holds the agency, so its retirement is finished by the commands given,
+    not by running it again.
     """
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], interrupted: bool = False) -> None:
         self.lines = lines
+        self.interrupted = interrupted
         super().__init__("\n".join(lines))
 
 
@@ -473,52 +476,56 @@ def execute(
     ``revoke(inventory, target, reason)`` revokes one ``HOST:NAME`` (a
     :class:`~pdic.pki.revoke.Revocation`, or raises); ``converge(inventory, converge)`` runs the
     converge on the new inventory and returns a result with ``success``. The first step that
-    fails stops the rest: :class:`RetireIncomplete` says which steps ran and how to finish.
+    fails, or Ctrl-C, stops the rest: :class:`RetireIncomplete` says which steps ran and how to
+    finish. Nothing is undone: the inventory written is the state to reach.
     """
     from pdic.inventory import load_valid_inventory
 
     outcome = Outcome()
     done: list[str] = []
+    finish_converge = retirement.converge.command(retirement.inventory)
+
+    def finish(revocations: list[str]) -> list[str]:
+        lines = [
+            f"to finish: pdic cert revoke {t} --reason {REASON} -i {retirement.inventory}"
+            for t in revocations
+        ]
+        if finish_converge:
+            lines.append(f"{'then' if lines else 'to finish'}: {finish_converge}")
+        return lines
+
     outcome.written = write(retirement)
     done.append(f"done: the inventory written ({', '.join(map(str, outcome.written))})")
     say(done[-1])
     inventory = load_valid_inventory(retirement.inventory)
-    finish_converge = retirement.converge.command(retirement.inventory)
-    for n, target in enumerate(retirement.revocations):
-        try:
-            revocation = revoke(inventory, target, REASON)
-        except Exception as exc:  # reported with the commands that finish the retirement
-            why = " ".join(str(exc).split()) or type(exc).__name__
-            left = retirement.revocations[n:]
-            raise RetireIncomplete(
-                [
-                    *done,
-                    f"not done: revoking {target}: {why}",
-                    *(
-                        f"to finish: pdic cert revoke {t} --reason {REASON} "
-                        f"-i {retirement.inventory}"
-                        for t in left
-                    ),
-                    *([f"then: {finish_converge}"] if finish_converge else []),
-                ]
-            ) from None
-        serial = getattr(revocation, "serial", "?")
-        already = " (already revoked)" if getattr(revocation, "already", False) else ""
-        outcome.revoked.append(target)
-        done.append(f"done: {target} revoked, serial {serial}{already}; the CRL is published")
-        say(done[-1])
-    if not retirement.converge.hosts:
-        return outcome
-    result = converge(inventory, retirement.converge)
+    step = "revoking"
+    left = list(retirement.revocations)
+    try:
+        for target in retirement.revocations:
+            step = f"revoking {target}"
+            try:
+                revocation = revoke(inventory, target, REASON)
+            except Exception as exc:  # reported with the commands that finish the retirement
+                why = " ".join(str(exc).split()) or type(exc).__name__
+                raise RetireIncomplete([*done, f"not done: {step}: {why}", *finish(left)]) from None
+            left.remove(target)
+            serial = getattr(revocation, "serial", "?")
+            already = " (already revoked)" if getattr(revocation, "already", False) else ""
+            outcome.revoked.append(target)
+            done.append(f"done: {target} revoked, serial {serial}{already}; the CRL is published")
+            say(done[-1])
+        if not retirement.converge.hosts:
+            return outcome
+        step = f"the converge of {retirement.converge.limit}"
+        result = converge(inventory, retirement.converge)
+    except KeyboardInterrupt:
+        raise RetireIncomplete(
+            [*done, f"interrupted: {step} (it may have run in part)", *finish(left)],
+            interrupted=True,
+        ) from None
     outcome.converged = result
     if not getattr(result, "success", False):
-        raise RetireIncomplete(
-            [
-                *done,
-                f"not done: the converge of {retirement.converge.limit} failed (recap above)",
-                f"to finish: {finish_converge}",
-            ]
-        )
+        raise RetireIncomplete([*done, f"not done: {step} failed (recap above)", *finish([])])
     done.append(f"done: {retirement.converge.limit} converged")
     say(done[-1])
     return outcome

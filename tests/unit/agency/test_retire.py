@@ -324,3 +324,21 @@ def test_cli_with_yes_revokes_and_converges(
     assert "- done: portal-1:site-socds revoked, serial 0F; the CRL is published\n" in out
     assert out.endswith("so-chuyen-doi-so: retired\n")
     assert "so-chuyen-doi-so" not in (inv / PROVINCE).read_text(encoding="utf-8")
+
+
+def test_ctrl_c_during_the_converge_says_where_it_stopped(inv: Path, tmp_path: Path) -> None:
+    added(inv, tmp_path, NEW, "new")
+    plan = retire.plan(inv, "so-chuyen-doi-so")
+
+    def interrupted(inventory: Any, converge: Any) -> Any:
+        raise KeyboardInterrupt
+
+    fakes = _fakes([])
+    with pytest.raises(retire.RetireIncomplete) as info:
+        retire.execute(plan, revoke=fakes["revoke"], converge=interrupted)
+    assert info.value.interrupted
+    assert info.value.lines[-2:] == [
+        "interrupted: the converge of portal-1,mail-1,mon-1 (it may have run in part)",
+        f"to finish: pdic deploy -i {inv} --limit portal-1,mail-1,mon-1 "
+        "--tags etc_hosts,web,monitoring,mail,aide",
+    ]
