@@ -561,20 +561,185 @@ def agency_list(
     typer.echo(index.format_list(index.select(found, tier), fmt), nl=False)
 
 
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Only what the inventory says: ask no host.")
+]
+LiveTimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", help="Seconds each live read may take (a host, Prometheus)."),
+]
+
+
+def _check_timeout(timeout: float) -> None:
+    from pdic.errors import AgencyError
+
+    if not 0 < timeout <= 300:
+        raise AgencyError(f"--timeout: {timeout:g} must be more than 0 and at most 300 seconds")
+
+
+def _agency_record(inv: Inventory, agency_id: str, offline: bool, timeout: float) -> dict[str, Any]:
+    """``pdic agency show``'s record of the agency, with the hosts' view unless ``offline``."""
+    from pdic.agency import index, live
+
+    found = index.index(inv)
+    agency = found.get(agency_id)
+    if offline:
+        return index.describe(found, agency)
+    readers = live.readers(inv, timeout)
+    return index.describe(found, agency, live=lambda a: live.read(inv, a, readers))
+
+
 @agency_app.command("show")
 def agency_show(
     agency_id: AgencyIdArg,
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    offline: OfflineOpt = False,
+    timeout: LiveTimeoutOpt = 10,
 ) -> None:
-    """Everything the inventory gives one agency: sites, mail, certificates (no host is asked)."""
+    """Everything the inventory gives one agency, and what its hosts say of it (live)."""
     from pdic.agency import index
     from pdic.inventory import load_valid_inventory
 
     index.check_format(fmt, index.SHOW_FORMATS)
-    found = index.index(load_valid_inventory(inventory))
-    record = index.describe(found, found.get(agency_id))
+    _check_timeout(timeout)
+    record = _agency_record(load_valid_inventory(inventory), agency_id, offline, timeout)
     typer.echo(index.format_show(record, fmt), nl=False)
+
+
+ENGINE_HELP = "mitogen (default, or PDIC_ENGINE) or ansible (plain)."
+
+
+@agency_app.command("apply")
+def agency_apply(
+    agency_id: AgencyIdArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    check: Annotated[
+        bool, typer.Option("--check", "-C", help="Change nothing; show what would.")
+    ] = False,
+    engine: Annotated[str | None, typer.Option("--engine", help=ENGINE_HELP)] = None,
+    offline: OfflineOpt = False,
+    timeout: LiveTimeoutOpt = 10,
+) -> None:
+    """Converge only the hosts and roles the agency touches, then show it live.
+
+    site.yml runs with the --limit and --tags pdic.agency.converge computes from the
+    inventory (its sites: the portal hosts, their certificates, the probes; its mail: the mail
+    hosts; its organisation certificates: the hosts that hold them); then the agency's show:
+    its site answering with a verified certificate, its mailboxes, the DKIM key and the DNS
+    records to publish, its probes and alerts. Exit 1 if the converge fails.
+    """
+    from pdic.agency import converge, index
+    from pdic.deploy import deploy
+    from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
+
+    _check_timeout(timeout)
+    inv = load_valid_inventory(inventory)
+    agency = index.index(inv).get(agency_id)
+    plan = converge.plan(inv, agency)
+    for line in plan.lines():
+        typer.echo(line)
+    if plan.hosts:
+        if check:
+            result = deploy(inv, check=True, limit=plan.limit, tags=plan.tag_list, engine=engine)
+            _deploy_report(result, check)
+            return
+        touched = list(plan.hosts)
+        with journaled("agency apply", inv, touched) as record, _window(inv, touched, record):
+            result = deploy(inv, limit=plan.limit, tags=plan.tag_list, engine=engine)
+            record.outcomes = _outcomes(result)
+            _deploy_report(result, check)
+    elif check:
+        return
+    record_ = _agency_record(inv, agency_id, offline, timeout)
+    typer.echo(index.format_show(record_, "text"), nl=False)
+
+
+def _outcomes(result: DeployResult) -> dict[str, str]:
+    return {
+        h.name: "unreachable"
+        if h.unreachable
+        else ("failed" if h.failures else ("changed" if h.changed else "ok"))
+        for h in result.hosts
+    }
+
+
+RETIRE_HELP = (
+    "Take an agency out of the inventory and the hosts; shown first, done only with --yes.\n\n"
+    "Its site is removed (nginx stops serving it, its probe and targets go) and its "
+    "certificates revoked by the centre's CA; its mailboxes are archived on their mail host "
+    "(moved under the archive directory, never deleted; their logins end); the inventory is "
+    "edited keeping its comments and order. Without --merge-into its domains and aliases go "
+    "too; with --merge-into OTHER each of its addresses becomes an alias of OTHER (to OTHER's "
+    "mailbox of the same name, else its first) and its domains and aliases pass to OTHER.\n\n"
+    "With --yes: the inventory is written, the certificates revoked, then the hosts concerned "
+    "converge; a step that fails stops the rest and prints the commands that finish it (exit "
+    "code 1). Bad input (an unknown agency, a merge into itself or an unknown agency, an "
+    "agency others name as parent) is one line each, exit code 2, nothing written."
+)
+
+
+@agency_app.command("retire", help=RETIRE_HELP)
+def agency_retire(
+    agency_id: AgencyIdArg,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    merge_into: Annotated[
+        str | None,
+        typer.Option("--merge-into", help="The agency that takes its addresses and domains."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it (without: only show).")] = False,
+    diff: Annotated[bool, typer.Option("--diff", "-D", help="Show the files' diff.")] = False,
+    engine: Annotated[str | None, typer.Option("--engine", help=ENGINE_HELP)] = None,
+) -> None:
+    """Retire an agency, or merge it into another (see RETIRE_HELP)."""
+    from pdic.agency import retire
+    from pdic.connect import testinfra_host
+    from pdic.deploy import deploy
+    from pdic.inventory import load_valid_inventory
+    from pdic.journal import journaled
+    from pdic.pki.revoke import revoke
+
+    plan = retire.plan(inventory, agency_id, merge_into)
+    for line in plan.lines():
+        typer.echo(line)
+    if diff:
+        typer.echo(plan.diff(), nl=False)
+    if not yes:
+        typer.echo("nothing done: run again with --yes to do it")
+        return
+    inv = load_valid_inventory(inventory)
+    touched = list(dict.fromkeys([*plan.converge.hosts, *_ca_hosts(inv, plan)]))
+
+    def converged(new: Inventory, converge: Any) -> DeployResult:
+        result = deploy(new, limit=converge.limit, tags=converge.tag_list, engine=engine)
+        _print_recap(
+            "agency retire",
+            [(h.name, h.ok, h.changed, h.failures, h.unreachable) for h in result.hosts],
+        )
+        return result
+
+    with journaled("agency retire", inv, touched) as record, _window(inv, touched, record):
+        try:
+            outcome = retire.execute(
+                plan,
+                revoke=lambda new, target, reason: revoke(new, target, reason, testinfra_host),
+                converge=converged,
+                say=lambda line: typer.echo(f"- {line}"),
+            )
+        except retire.RetireIncomplete as stopped:
+            for line in stopped.lines:
+                typer.echo(f"pdic: error: {line}", err=True)
+            record.outcomes = {h: "interrupted" for h in touched}
+            raise typer.Exit(130 if stopped.interrupted else 1) from None
+        record.outcomes = _outcomes(outcome.converged) if outcome.converged else {}
+        for target in outcome.revoked:
+            record.outcomes.setdefault(target.partition(":")[0], "changed")
+    typer.echo(f"{agency_id}: retired" + (f" into {merge_into}" if merge_into else ""))
+
+
+def _ca_hosts(inv: Inventory, plan: Any) -> list[str]:
+    return list(inv.groups.get("pki", ())[:1]) if plan.revocations else []
 
 
 @agency_app.command("add")
@@ -681,6 +846,12 @@ def cert_list(
         typer.Option("--expiring", "-e", help="Only those expiring within this (30d, 12h, 2w)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            "--agency", "-a", help="Only the certificates this agency owns (sites, organisation)."
+        ),
+    ] = None,
 ) -> None:
     """Every certificate in the centre, read from the hosts; exit 1 if a host could not be read."""
     import datetime as dt
@@ -694,9 +865,22 @@ def cert_list(
         raise CertError(f"--format: {fmt!r} is not one of {', '.join(register.FORMATTERS)}")
     within = register.parse_duration(expiring) if expiring is not None else None
     inv = load_valid_inventory(inventory)
+    if agency is not None:
+        from pdic.agency.index import index
+
+        index(inv).get(agency)  # an unknown agency is bad input
+        holders = register.agency_hosts(inv, agency)
+        if limit is None:
+            limit = ",".join(holders) if holders else None
+        if not holders:
+            typer.echo(f"pdic: warning: {agency}: the inventory gives it no certificate", err=True)
+            typer.echo(register.FORMATTERS[fmt]([]), nl=False)
+            return
     now = dt.datetime.now(dt.UTC)
     result = register.collect(inv, limit, testinfra_host, now)
     entries = list(result.entries)
+    if agency is not None:
+        entries = register.of_agency(entries, agency)
     if within is not None:
         entries = register.expiring(entries, within, now)
     typer.echo(register.FORMATTERS[fmt](entries), nl=False)

@@ -507,3 +507,14 @@ def test_cert_list_reads_every_host_and_hand_placed_certificates(
     assert len(csv_run.stdout.splitlines()) == 2
     table = pdic("cert", "list", "--limit", "eoffice-1")
     assert "so-noi-vu" in table.stdout and "so-tu-phap" in table.stdout, table.stdout
+
+    # Each organisation certificate carries the agency its pdic_certificate_files entry names;
+    # --agency lists that agency's: its organisation certificate and its site's.
+    assert by_place[("eoffice-1", f"{ORG_DIR}/so-tu-phap.crt")]["agency"] == "so-tu-phap"
+    assert by_place[(CA, f"{CA_DIR}/root/ca.crt")]["agency"] == ""
+    own = pdic("cert", "list", "--agency", "so-tu-phap", "--format", "json")
+    assert own.returncode == 0, own
+    assert sorted((e["host"], e["path"]) for e in json.loads(own.stdout)) == [
+        ("eoffice-1", f"{ORG_DIR}/so-tu-phap.crt"),
+        ("portal-1", "/etc/pdic/pki/site-sotuphap.crt"),
+    ]

@@ -47,6 +47,12 @@ COMMANDS = [
     ["admin"],
     ["admin", "totp"],
     ["admin", "enroll"],
+    ["agency"],
+    ["agency", "list"],
+    ["agency", "show"],
+    ["agency", "add"],
+    ["agency", "apply"],
+    ["agency", "retire"],
 ]
 
 

@@ -318,6 +318,37 @@ HOSTILE: list[tuple[str, list[str], str]] = [
     ),
     ("agency-add-no-id", ["agency", "add", "{noid}", "-i", "{inv}"], "noid.yml: id: missing"),
     ("agency-add-exists", ["agency", "add", "{exists}", "-i", "{inv}"], "id: agency 'ubnd-tinh'"),
+    (
+        "agency-show-timeout",
+        ["agency", "show", "ubnd-tinh", "-i", "{inv}", "--timeout", "nan"],
+        "--timeout",
+    ),
+    ("agency-apply-unknown", ["agency", "apply", "nosuch", "-i", "{inv}"], "no agency 'nosuch'"),
+    (
+        "agency-apply-timeout",
+        ["agency", "apply", "vu-thu", "-i", "{inv}", "--timeout", "0"],
+        "--timeout",
+    ),
+    (
+        "agency-retire-unknown",
+        ["agency", "retire", "nosuch", "-i", "{inv}", "-y"],
+        "no agency 'nosuch'",
+    ),
+    (
+        "agency-retire-into-itself",
+        ["agency", "retire", "vu-thu", "-i", "{inv}", "--merge-into", "vu-thu", "-y"],
+        "--merge-into: 'vu-thu' is the agency being retired",
+    ),
+    (
+        "agency-retire-a-parent",
+        ["agency", "retire", "ubnd-tinh", "-i", "{inv}", "-y"],
+        "names 'ubnd-tinh' as its parent",
+    ),
+    (
+        "cert-agency-unknown",
+        ["cert", "list", "-i", "{inv}", "--agency", "x\ny"],
+        "no agency 'x\\ny'",
+    ),
     # cert
     (
         "expiring-overflow",

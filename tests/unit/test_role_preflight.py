@@ -234,7 +234,12 @@ def test_pdic_exporter_accepts_its_defaults(tmp_path: Path) -> None:
 def test_pdic_exporter_names_every_bad_input(tmp_path: Path) -> None:
     variables = _vars(
         pdic_exporter_port=0,
-        pdic_exporter_certificate_paths=["/etc/pdic/pki/*.pem", "pki/host.pem"],
+        pdic_exporter_certificate_paths=[
+            "/etc/pdic/pki/*.pem",
+            "pki/host.pem",
+            {"path": "/etc/pdic/org-signing/a*.crt", "agency": "so-tu-phap"},
+            {"path": "org/b.crt", "agency": "so-noi-vu"},
+        ],
         pdic_exporter_supplementary_groups=["ssl cert"],
     )
     message = _failure(_run("pdic_exporter", variables, tmp_path))
@@ -243,7 +248,7 @@ def test_pdic_exporter_names_every_bad_input(tmp_path: Path) -> None:
         "pdic_exporter_port must be a TCP port and pdic_exporter_listen_address an address;"
         " got '0.0.0.0' and '0'",
         "pdic_exporter_certificate_paths and pdic_exporter_crl_paths must be absolute paths or"
-        " globs; got pki/host.pem",
+        " globs; got pki/host.pem, org/b.crt",
         "pdic_exporter_supplementary_groups must list group names, got ['ssl cert']",
     )
 

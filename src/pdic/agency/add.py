@@ -34,11 +34,7 @@ transaction. It does not reach a host: the next deploy makes the hosts serve the
 
 from __future__ import annotations
 
-import difflib
-import io
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +42,10 @@ from typing import Any
 
 import yaml
 
+from pdic.agency import yamledit
 from pdic.agency.index import index
+from pdic.agency.yamledit import Document
 from pdic.errors import AgencyError, InventoryError
-from pdic.files import write_atomically
 from pdic.inventory.check import problems
 from pdic.inventory.loader import KeyPath, Source, read_inventory
 from pdic.inventory.model import TIERS
@@ -59,8 +56,6 @@ TOP_KEYS = ("id", "name", "tier", "parent", "mail", "site")
 MAIL_KEYS = ("domain", "host", "quota", "mailboxes")
 MAILBOX_KEYS = ("local", "name", "quota")
 SITE_KEYS = ("name", "hostname", "title")
-# Indentations tried, in order, to write a file back as it was (mapping, sequence, offset).
-INDENTS = ((2, 4, 2), (2, 2, 0), (4, 6, 4), (4, 4, 0))
 
 
 @dataclass
@@ -84,15 +79,7 @@ class Plan:
 
     def diff(self) -> str:
         """A unified diff per file, as ``diff -u`` paths relative to the inventory."""
-        out: list[str] = []
-        for rel, (old, new) in self.texts.items():
-            out += difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                f"a/{rel}",
-                f"b/{rel}",
-            )
-        return "".join(out)
+        return yamledit.diff(self.texts)
 
 
 # -- FILE --------------------------------------------------------------------------------------
@@ -275,7 +262,7 @@ def plan(inventory: Path | str, spec_file: Path) -> Plan:
     for entry in new:
         rel, prefix = _place(source, entry.key) if entry.key in source.inventory.vars else home
         if rel not in docs:
-            docs[rel] = _RoundTrip(Path(inventory), rel)
+            docs[rel] = Document(Path(inventory), rel)
         position = docs[rel].append(prefix, entry.key, entry.item, entry.quoted)
         origins[(entry.key, position)] = entry
     for rel, doc in docs.items():
@@ -288,12 +275,7 @@ def plan(inventory: Path | str, spec_file: Path) -> Plan:
 
 def apply(plan_: Plan) -> list[Path]:
     """Write each changed file of ``plan_`` atomically (its mode kept); the paths written."""
-    written = []
-    for rel, (_, new) in plan_.texts.items():
-        path = plan_.inventory / rel
-        write_atomically(path, new.encode("utf-8"), path.stat().st_mode & 0o7777)
-        written.append(path)
-    return written
+    return yamledit.write(plan_.inventory, plan_.texts)
 
 
 def _place(source: Source, key: str) -> tuple[str, KeyPath]:
@@ -311,12 +293,7 @@ WHERE = re.compile(r"(?:^|\.)(?P<key>\w+)\[(?P<index>\d+)\](?:\.(?P<field>\w+))?
 def _validate(result: Plan, origins: Mapping[tuple[str, int], Entry], spec_file: Path) -> None:
     """The inventory's rules over a temporary copy with the new texts; AgencyError if any fails,
     each problem of a new entry named by FILE's key."""
-    with tempfile.TemporaryDirectory(prefix="pdic-agency-") as tmp:
-        copy = Path(tmp) / "inventory"
-        shutil.copytree(result.inventory, copy, symlinks=True)
-        for rel, (_, new) in result.texts.items():
-            (copy / rel).write_text(new, encoding="utf-8")
-        found = problems(read_inventory(copy))
+    found = yamledit.problems_with(result.inventory, result.texts)
     lines = []
     for line in found:
         match = PROBLEM.match(line)
@@ -342,88 +319,3 @@ def _certificate_note(source: Source, site: str) -> str:
         f"certificate site-{site}: pki_cert_group_certificates does not derive site "
         "certificates from portal_sites here: add a pki_cert entry for it"
     )
-
-
-class _RoundTrip:
-    """One inventory file read with ruamel.yaml's round trip, to append list items to."""
-
-    def __init__(self, root: Path, rel: str) -> None:
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import YAMLError
-
-        self.rel = rel
-        self.text = (root / rel).read_text(encoding="utf-8")
-        for mapping, sequence, offset in INDENTS:
-            rt = YAML()
-            rt.preserve_quotes = True
-            rt.width = 4096
-            rt.indent(mapping=mapping, sequence=sequence, offset=offset)
-            rt.explicit_start = self.text.lstrip().startswith("---")
-            try:
-                doc = rt.load(self.text)
-            except YAMLError as exc:
-                raise AgencyError(f"{rel}: (file): cannot be read back: {exc}") from None
-            self.yaml, self.doc = rt, doc
-            if self.dump() == self.text:
-                return
-        raise AgencyError(
-            f"{rel}: (file): would not be written back as it is (its formatting would change); "
-            "add the agency to it by hand"
-        )
-
-    def dump(self) -> str:
-        out = io.StringIO()
-        self.yaml.dump(self.doc, out)
-        return out.getvalue()
-
-    def append(
-        self, prefix: KeyPath, key: str, item: Mapping[str, Any], quoted: tuple[str, ...]
-    ) -> int:
-        """Append ``item`` to the list ``key`` under ``prefix``; its index in the list."""
-        from ruamel.yaml.comments import CommentedMap, CommentedSeq
-        from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-        node = self.doc
-        for part in prefix:
-            node = node[part]
-        if key not in node or node[key] is None:
-            node[key] = CommentedSeq()
-        seq = node[key]
-        if not isinstance(seq, CommentedSeq):
-            raise AgencyError(f"{self.rel}: {key}: is not a list")
-        new = CommentedMap()
-        for name, value in item.items():
-            text_ = isinstance(value, str) and name in quoted
-            new[name] = DoubleQuotedScalarString(value) if text_ else value
-        if seq and isinstance(seq[-1], CommentedMap):
-            _move_trailing_comment(seq[-1], new)
-        seq.append(new)
-        return len(seq) - 1
-
-
-def _move_trailing_comment(last: Any, new: Any) -> None:
-    """What follows the list's last item (blank lines, the next section's comment) is kept by
-    ruamel.yaml on that item's last key: it moves to the new last item, so it still follows
-    the list; an end-of-line comment stays where it was."""
-    from ruamel.yaml.tokens import CommentToken
-
-    if not last:
-        return
-    key = list(last)[-1]
-    slot = last.ca.items.get(key)
-    token = slot[2] if slot and len(slot) > 2 else None
-    if not isinstance(token, CommentToken) or "\n" not in token.value:
-        return
-    own, _, rest = token.value.partition("\n")
-    if not rest:
-        return
-    if own.strip():
-        slot[2] = CommentToken(own + "\n", token.start_mark, None)
-    else:
-        slot[2] = None
-    new.ca.items[list(new)[-1]] = [
-        None,
-        None,
-        CommentToken("\n" + rest, token.start_mark, None),
-        None,
-    ]

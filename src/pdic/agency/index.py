@@ -9,9 +9,11 @@ hosts' view of the agency, to come; it takes the static record and returns extra
 
 A certificate's expiry is read only from a file readable on this machine (a site's own
 ``tls.certificate``); the centre's CA issues ``site-<name>`` on the portal hosts, which only
-those hosts hold. The inventory links no application and no organisation certificate to an
-agency (``pdic_applications`` has no agency; organisation certificates are globs of files on
-the e-office hosts), so the records list none: ``applications`` stays empty until it does.
+those hosts hold. Organisation certificates are the ``pdic_certificate_files`` entries that name
+the agency (globs of files placed by hand on the hosts that set them). The inventory links no
+application to an agency (``pdic_applications`` has no agency): ``applications`` stays empty
+until it does. :mod:`pdic.agency.live` gives what the hosts say (``show`` without
+``--offline``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pdic.arguments import shown
 from pdic.errors import AgencyError
 from pdic.inventory import Inventory
 from pdic.inventory.model import TIERS
+from pdic.pki.owners import entry_agency, entry_path
 
 LIST_FORMATS = ("table", "json", "csv")
 SHOW_FORMATS = ("text", "json")
@@ -92,6 +95,8 @@ class Agency:
     mailboxes: list[Mapping[str, Any]] = field(default_factory=list)
     aliases: list[Mapping[str, Any]] = field(default_factory=list)
     applications: list[Mapping[str, Any]] = field(default_factory=list)
+    organisation: dict[str, list[str]] = field(default_factory=dict)
+    """Its organisation certificates: ``pdic_certificate_files`` glob -> the hosts that set it."""
 
     def row(self) -> dict[str, Any]:
         """The agency's line in ``pdic agency list``."""
@@ -103,7 +108,8 @@ class Agency:
             "sites": [str(s.get("name")) for s in self.sites],
             "mail_domain": self.domain or "",
             "mailboxes": len(self.mailboxes),
-            "certificates": len(self.sites),  # one per site: its CA's or its own
+            # One per site (its CA's or its own), and its organisation certificates' globs.
+            "certificates": len(self.sites) + len(self.organisation),
         }
 
 
@@ -164,6 +170,11 @@ def index(inventory: Inventory) -> Index:
             agency_id = owner.get(str(item.get("address", "")).rpartition("@")[2].lower())
         if str(agency_id) in agencies:
             agencies[str(agency_id)].aliases.append(item)
+    for host in inventory.hosts.values():
+        for entry in host.get("pdic_certificate_files") or []:
+            holder = agencies.get(entry_agency(entry)) if isinstance(entry, Mapping) else None
+            if holder is not None:
+                holder.organisation.setdefault(entry_path(entry), []).append(host.name)
     return Index(inventory, agencies)
 
 
@@ -237,6 +248,17 @@ def certificates(inventory: Inventory, agency: Agency) -> list[Certificate]:
                 f"{cert_dir.rstrip('/')}/site-{name}.crt",
                 tuple(portal),
                 note="on the portal hosts only",
+            )
+        )
+    for glob, hosts in agency.organisation.items():
+        found.append(
+            Certificate(
+                glob.rpartition("/")[2],
+                "",
+                "organisation",
+                glob,
+                tuple(hosts),
+                note=f"placed by hand on {', '.join(hosts)}",
             )
         )
     return found
@@ -350,6 +372,51 @@ def format_show(record: Mapping[str, Any], fmt: str) -> str:
         expiry = cert["not_after"] or cert["note"]
         lines.append(f"  {cert['name']} ({cert['source']}): {cert['path']}: {expiry}")
     if "live" in record:
-        lines.append("live:")
-        lines += [f"  {k}: {v}" for k, v in record["live"].items()]
+        lines += format_live(record["live"])
     return "\n".join(lines) + "\n"
+
+
+def format_live(live: Mapping[str, Any]) -> list[str]:
+    """The live section as text: each read's lines, or the one line that says it is unknown."""
+    lines = ["live:"]
+    records = ""
+    for key, value in live.items():
+        if key == "dns_records":
+            records = str(value or "")
+            continue
+        shown_ = LIVE_LINES.get(key)
+        if shown_ is None or not isinstance(value, list):
+            lines.append(f"  {key}: {value}")
+        elif not value:
+            lines.append(f"  {key}: none")
+        else:
+            lines.append(f"  {key}:")
+            lines += [f"    {shown_(item)}" for item in value]
+    if records:
+        lines += ["DNS records to publish:", *records.rstrip("\n").splitlines()]
+    return lines
+
+
+def _certificate_line(item: Mapping[str, Any]) -> str:
+    if "state" in item:
+        return f"{item['host']}: {item['state']}"
+    return (
+        f"{item['host']}:{item['path']}: expires {item['not_after']} "
+        f"({item['days_left']} days), revoked: {item['revoked']}"
+    )
+
+
+def _mailbox_line(item: Mapping[str, Any]) -> str:
+    missing = item.get("missing") or []
+    more = f"; missing: {', '.join(missing)}" if missing else ""
+    return f"{item['host']}: {item['state']}{more}"
+
+
+LIVE_LINES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "sites": lambda i: f"{i['site']} ({i['hostname']}) on {i['host']}: {i['state']}",
+    "certificates": _certificate_line,
+    "mailboxes": _mailbox_line,
+    "dkim": lambda i: f"{i['domain']} on {i['host']}: {i['state']}",
+    "probes": lambda i: f"{i['site']} {i['target']}: {i['state']}".replace("  ", " "),
+    "alerts": lambda i: f"{i['alert']} ({i['severity']}, {i['state']}): {i['summary']}",
+}

@@ -6,7 +6,9 @@ Config (YAML or JSON, default ``/etc/pdic/exporter.yml``)::
     port: 9469                     # optional; --port overrides
     collectors:                    # a collector is on when its section is here,
       certificates:                #   unless the section says enabled: false
-        paths: [/etc/ssl/pdic/*.pem, /etc/nginx/tls/portal.crt]
+        paths:                     # a path or glob, or {path, agency} (the agency label)
+          - /etc/ssl/pdic/*.pem
+          - {path: /etc/pdic/org-signing/so-tu-phap*.crt, agency: so-tu-phap}
       crls:
         paths: [/var/lib/pdic-ca/crl/*.crl]
       backup:
@@ -89,7 +91,27 @@ def _seconds(where: str, value: Any) -> float:
 
 
 def _certificates(opts: Mapping[str, Any], now: Clock) -> Collector:
-    return CertificateCollector(_strings("collectors.certificates.paths", opts["paths"]), now)
+    where = "collectors.certificates.paths"
+    value = opts["paths"]
+    if not isinstance(value, list):
+        raise ExporterError(f"{where}: expected a list of paths or of {{path, agency}}")
+    paths: list[str] = []
+    agencies: dict[str, str] = {}
+    for i, entry in enumerate(value):
+        if isinstance(entry, Mapping):
+            unknown = sorted(map(str, set(entry) - {"path", "agency"}))
+            if unknown:
+                raise ExporterError(f"{where}[{i}]: unknown keys: {', '.join(unknown)}")
+            path = _string(f"{where}[{i}].path", entry.get("path"))
+            agency = entry.get("agency", "")
+            if not isinstance(agency, str):
+                raise ExporterError(f"{where}[{i}].agency: expected a string")
+            if agency and path not in agencies:
+                agencies[path] = agency
+        else:
+            path = _string(f"{where}[{i}]", entry)
+        paths.append(path)
+    return CertificateCollector(paths, now, agencies)
 
 
 def _crls(opts: Mapping[str, Any], now: Clock) -> Collector:

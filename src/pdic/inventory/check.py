@@ -35,7 +35,9 @@ Hosts
   - ``postgresql_role``, where set, is ``primary`` or ``replica``; at most one host is primary.
   - ``pdic_certificate_files``, wherever set (all, a group, a host), is a list of absolute
     paths or shell globs (letters, digits, ``. _ / - + @ :`` and ``* ? [ ]``): the certificate
-    files ``pdic cert list`` and the pdic exporter read besides pki_cert's own.
+    files ``pdic cert list`` and the pdic exporter read besides pki_cert's own. An entry may
+    be a mapping of ``path`` (such a path or glob) and ``agency`` (an id in pdic_agencies): an
+    organisation certificate and the agency that owns it (both keys required, no other).
 
 All-level variables (hosts.yml ``all.vars`` or group_vars/all)
   - Required: ``pdic_env`` (a slug), ``pdic_domain`` (a DNS name), ``pdic_network`` (an

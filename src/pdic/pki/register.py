@@ -5,8 +5,9 @@ the inventory names for it (:func:`certificate_globs`): the certificates pdic is
 (``pki_cert_dir``/\\*.crt) and whatever ``pdic_certificate_files`` adds, such as organisation
 signing certificates placed by hand on e-office hosts. The CA hosts (group ``pki``) also
 give their published CRLs (``pki_ca_publish_dir``/\\*.crl.pem), which say which certificates
-are revoked. Parsing and formatting are pure functions over the bytes read, so they are
-tested without hosts.
+are revoked. Each entry carries the agency that owns its certificate, ``""`` for the centre's
+own (:mod:`pdic.pki.owners`: an agency's site and organisation certificates). Parsing and
+formatting are pure functions over the bytes read, so they are tested without hosts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cryptography import x509
 from pdic.arguments import shown
 from pdic.errors import CertError
 from pdic.inventory import Host, Inventory
+from pdic.pki import owners
 
 DEFAULT_CERT_DIR = "/etc/pdic/pki"
 DEFAULT_PUBLISH_DIR = "/var/www/pdic-ca"
@@ -45,6 +47,7 @@ COLUMNS = (
     "not_after",
     "days_left",
     "revoked",
+    "agency",
 )
 
 
@@ -71,6 +74,7 @@ class CertificateEntry:
     not_after: dt.datetime
     days_left: int
     revoked: bool | None
+    agency: str = ""
 
     def row(self) -> dict[str, Any]:
         """The entry as plain JSON values, keys in :data:`COLUMNS` order."""
@@ -84,6 +88,7 @@ class CertificateEntry:
             "not_after": self.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "days_left": self.days_left,
             "revoked": self.revoked,
+            "agency": self.agency,
         }
 
 
@@ -94,13 +99,20 @@ class Register:
     errors: Mapping[str, str]
     # path on a host -> why its content is not a certificate.
     unreadable: Mapping[str, str]
+    # CA host outside the hosts read -> why its CRLs could not be read (revocation unknown).
+    crl_errors: Mapping[str, str] = field(default_factory=dict)
 
 
 def certificate_globs(host: Host) -> list[str]:
     """The certificate files (shell globs) the inventory names for ``host``."""
     cert_dir = str(host.get("pki_cert_dir") or DEFAULT_CERT_DIR).rstrip("/")
     extra = host.get("pdic_certificate_files") or []
-    return [f"{cert_dir}/*.crt", *(str(p) for p in extra)]
+    return [f"{cert_dir}/*.crt", *(owners.entry_path(p) for p in extra)]
+
+
+def certificate_owners(host: Host) -> list[tuple[str, str]]:
+    """(glob, agency) of the certificates an agency owns on ``host`` (:mod:`pdic.pki.owners`)."""
+    return owners.owned(host.vars, host.groups)
 
 
 def crl_globs(host: Host) -> list[str]:
@@ -193,8 +205,14 @@ def revoked_serials(crls: Iterable[bytes]) -> dict[str, set[int]]:
     return revoked
 
 
-def build_register(files: Sequence[HostFiles], now: dt.datetime) -> Register:
-    """Entries for every certificate of every file, sorted by expiry (soonest first)."""
+def build_register(
+    files: Sequence[HostFiles],
+    now: dt.datetime,
+    owned: Mapping[str, owners.Owned] | None = None,
+) -> Register:
+    """Entries for every certificate of every file, sorted by expiry (soonest first); ``owned``
+    gives each host's (glob, agency) pairs, the agency of its files."""
+    owned = owned or {}
     revoked = revoked_serials(data for f in files for data in f.crls.values())
     entries: list[CertificateEntry] = []
     unreadable: dict[str, str] = {}
@@ -220,6 +238,7 @@ def build_register(files: Sequence[HostFiles], now: dt.datetime) -> Register:
                         not_after=not_after,
                         days_left=(not_after - now).days,
                         revoked=None if known is None else cert.serial_number in known,
+                        agency=owners.agency_of(path, owned.get(f.host, ())),
                     )
                 )
     entries.sort(key=lambda e: (e.not_after, e.host, e.path))
@@ -273,7 +292,18 @@ def format_csv(entries: Sequence[CertificateEntry]) -> str:
 
 def format_table(entries: Sequence[CertificateEntry]) -> str:
     """Aligned plain-text columns; long SAN lists are shortened to the first and a count."""
-    header = ("HOST", "PATH", "SUBJECT", "SANS", "ISSUER", "SERIAL", "NOT AFTER", "DAYS", "REVOKED")
+    header = (
+        "HOST",
+        "PATH",
+        "SUBJECT",
+        "SANS",
+        "ISSUER",
+        "SERIAL",
+        "NOT AFTER",
+        "DAYS",
+        "REVOKED",
+        "AGENCY",
+    )
     rows = [header]
     for e in entries:
         sans = ", ".join(e.sans[:2]) + (f" (+{len(e.sans) - 2})" if len(e.sans) > 2 else "")
@@ -288,6 +318,7 @@ def format_table(entries: Sequence[CertificateEntry]) -> str:
                 e.not_after.strftime("%Y-%m-%d"),
                 str(e.days_left),
                 _revoked_text(e.revoked),
+                e.agency,
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -341,4 +372,20 @@ def collect(
         ca_files = list(pool.map(lambda h: read_host(h, connect), ca_only))
     # A CA host outside --limit lends its CRLs, not its certificates.
     files += [HostFiles(f.host, {}, f.crls, None) for f in ca_files]
-    return build_register(files, now)
+    found = build_register(files, now, {h.name: certificate_owners(h) for h in hosts})
+    crl_errors = {f.host: f.error for f in ca_files if f.error}
+    return Register(found.entries, found.errors, found.unreadable, crl_errors)
+
+
+def of_agency(entries: Iterable[CertificateEntry], agency: str) -> list[CertificateEntry]:
+    """The entries of the certificates ``agency`` owns."""
+    return [e for e in entries if e.agency == agency]
+
+
+def agency_hosts(inventory: Inventory, agency: str) -> list[str]:
+    """The hosts that hold a certificate ``agency`` owns, as the inventory says (a --limit)."""
+    return [
+        h.name
+        for h in inventory.hosts.values()
+        if any(owner == agency for _, owner in certificate_owners(h))
+    ]

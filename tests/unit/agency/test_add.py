@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,43 +12,7 @@ from pdic.cli import main
 from pdic.errors import AgencyError
 from pdic.inventory import check_inventory, load_inventory
 
-REPO = Path(__file__).resolve().parents[3]
-LAB = REPO / "inventory" / "lab"
-PROVINCE = Path("group_vars/all/province.yml")
-SPEC = """\
-id: so-chuyen-doi-so
-name: "Sở Chuyển đổi số"
-tier: province
-parent: ubnd-tinh
-mail:
-  domain: socds.lab.pdic.internal
-  host: mail-1
-  mailboxes:
-    - {local: vanthu, name: "Văn thư", quota: 2G}
-    - {local: chanhvp, name: "Chánh văn phòng"}
-site:
-  name: socds
-  hostname: socds.lab.pdic.internal
-"""
-
-
-@pytest.fixture
-def inv(tmp_path: Path) -> Path:
-    copy = tmp_path / "inv"
-    shutil.copytree(LAB, copy)
-    return copy
-
-
-def spec(tmp_path: Path, text: str = SPEC, name: str = "agency.yml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+from .conftest import PROVINCE, SPEC, snapshot, spec
 
 
 def test_add_appends_and_keeps_the_rest_of_the_file(inv: Path, tmp_path: Path) -> None:
@@ -124,7 +87,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(
 def test_cli_add_writes(inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agency", "add", str(spec(tmp_path)), "-i", str(inv)]) == 0
     assert capsys.readouterr().out.startswith(f"{inv / PROVINCE}: written\n")
-    assert main(["agency", "show", "so-chuyen-doi-so", "-i", str(inv)]) == 0
+    assert main(["agency", "show", "so-chuyen-doi-so", "-i", str(inv), "--offline"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_an_agency_gathers_its_site_mail_and_certificate(lab: index.Index) -> No
         "sites": ["sotuphap"],
         "mail_domain": "sotuphap.lab.pdic.internal",
         "mailboxes": 4,
-        "certificates": 1,
+        "certificates": 2,
     }
     record = index.describe(lab, agency)
     assert record["sites"] == [
@@ -70,7 +70,16 @@ def test_an_agency_gathers_its_site_mail_and_certificate(lab: index.Index) -> No
             "hosts": ["portal-1"],
             "not_after": None,
             "note": "on the portal hosts only",
-        }
+        },
+        {
+            "name": "so-tu-phap*.crt",
+            "site": "",
+            "source": "organisation",
+            "path": "/etc/pdic/org-signing/so-tu-phap*.crt",
+            "hosts": ["eoffice-1"],
+            "not_after": None,
+            "note": "placed by hand on eoffice-1",
+        },
     ]
     assert record["applications"] == []
     assert "live" not in record
@@ -150,12 +159,14 @@ def test_a_site_of_its_own_certificate_shows_its_expiry(tmp_path: Path) -> None:
     province.write_text(text.replace("    agency: so-noi-vu\n", own, 1), encoding="utf-8")
     lost = text.replace("    agency: so-noi-vu\n", own.replace(str(pem), "/nowhere.crt"), 1)
     found = index.index(load_inventory(inv))
-    [cert_record] = index.describe(found, found.get("so-noi-vu"))["certificates"]
+    cert_record, organisation = index.describe(found, found.get("so-noi-vu"))["certificates"]
+    assert organisation["source"] == "organisation"
     assert cert_record["source"] == "files"
     assert cert_record["not_after"] == not_after.isoformat()
     province.write_text(lost, encoding="utf-8")
     found = index.index(load_inventory(inv))
-    [cert_record] = index.describe(found, found.get("so-noi-vu"))["certificates"]
+    cert_record, organisation = index.describe(found, found.get("so-noi-vu"))["certificates"]
+    assert organisation["source"] == "organisation"
     assert cert_record["not_after"] is None
     assert cert_record["note"].startswith("not readable here")
 
@@ -163,12 +174,14 @@ def test_a_site_of_its_own_certificate_shows_its_expiry(tmp_path: Path) -> None:
 def test_cli_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agency", "list", "-i", str(LAB), "--tier", "commune", "-f", "json"]) == 0
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == ["huyen-mau-xa-mot"]
-    assert main(["agency", "show", "so-tu-phap", "-i", str(LAB)]) == 0
+    assert main(["agency", "show", "so-tu-phap", "-i", str(LAB), "--offline"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("so-tu-phap: Sở Tư pháp\n")
     assert "  sotuphap.lab.pdic.internal on mail-1\n" in out
     assert "  site-sotuphap (internal): /etc/pdic/pki/site-sotuphap.crt" in out
-    assert main(["agency", "show", "so-noi-vu", "-i", str(THAIBINH), "-f", "json"]) == 0
+    assert (
+        main(["agency", "show", "so-noi-vu", "-i", str(THAIBINH), "-f", "json", "--offline"]) == 0
+    )
     record = json.loads(capsys.readouterr().out)
     assert record["mail_domain"] == "sonoivu.thaibinh.gov.vn"
     assert len(record["mailboxes"]) == len(

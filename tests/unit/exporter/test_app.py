@@ -49,6 +49,33 @@ def test_every_collector_on() -> None:
     assert str(compliance.path) == "/srv/audit/audit.prom"
 
 
+def test_certificate_paths_may_name_their_agency(tmp_path: Path, make_cert: MakeCert) -> None:
+    org = write(tmp_path / "so-tu-phap.crt", pem(make_cert("Sở Tư pháp", NOW, NOW + DAY)))
+    host = write(tmp_path / "host.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    config = {
+        "collectors": {
+            "certificates": {"paths": [host, {"path": org, "agency": "so-tu-phap"}]},
+        }
+    }
+    text = generate_latest(app.build_registry(config, now=lambda: NOW)).decode()
+    assert f'pdic_cert_expiry_seconds{{agency="so-tu-phap",path="{org}"' in text
+    assert f'pdic_cert_expiry_seconds{{agency="",path="{host}"' in text
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"path": "/x.crt", "agency": "a", "owner": "b"}, r"paths\[0\]: unknown keys: owner"),
+        ({"agency": "a"}, r"paths\[0\]\.path: expected a non-empty string"),
+        ({"path": "/x.crt", "agency": 5}, r"paths\[0\]\.agency: expected a string"),
+        (5, r"paths\[0\]: expected a non-empty string"),
+    ],
+)
+def test_bad_certificate_entries_are_refused(entry: Any, message: str) -> None:
+    with pytest.raises(ExporterError, match=message):
+        app.build_collectors({"collectors": {"certificates": {"paths": [entry]}}})
+
+
 def test_enabled_false_and_absent_sections_are_off() -> None:
     config = {
         "collectors": {
@@ -164,7 +191,10 @@ def test_http_scrape(tmp_path: Path, make_cert: MakeCert, server_for: Any) -> No
     with urllib.request.urlopen(server_for(config), timeout=5) as response:
         assert response.status == 200
         body = response.read().decode()
-    assert f'pdic_cert_expiry_seconds{{path="{tmp_path}/portal.pem",subject="CN=portal' in body
+    assert (
+        f'pdic_cert_expiry_seconds{{agency="",path="{tmp_path}/portal.pem",subject="CN=portal'
+        in body
+    )
     assert 'pdic_backup_last_success_timestamp_seconds{stanza="main"} 1.7643e+09' in body
 
 

@@ -44,7 +44,7 @@ def test_expired_and_expiring_certificates(tmp_path: Path, make_cert: MakeCert) 
     reg = registry_of(CertificateCollector([expired, soon], now=lambda: NOW))
 
     def value(name: str, path: str, subject: str) -> float | None:
-        return reg.get_sample_value(name, {"path": path, "subject": subject})
+        return reg.get_sample_value(name, {"path": path, "subject": subject, "agency": ""})
 
     assert value("pdic_cert_expiry_seconds", expired, MAIL) == -5 * DAY
     assert value("pdic_cert_expiry_seconds", soon, PORTAL) == 10 * DAY
@@ -56,10 +56,46 @@ def test_expiry_follows_the_clock(tmp_path: Path, make_cert: MakeCert) -> None:
     path = write(tmp_path / "c.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
     clock = [NOW]
     reg = registry_of(CertificateCollector([path], now=lambda: clock[0]))
-    labels = {"path": path, "subject": PORTAL}
+    labels = {"path": path, "subject": PORTAL, "agency": ""}
     assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == DAY
     clock[0] += 2 * DAY
     assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == -DAY
+
+
+def test_an_agency_s_certificates_carry_its_agency_label(
+    tmp_path: Path, make_cert: MakeCert
+) -> None:
+    org = tmp_path / "org"
+    org.mkdir()
+    own = write(org / "so-tu-phap-signing.crt", pem(make_cert("Sở Tư pháp", NOW, NOW + DAY)))
+    other = write(org / "unknown.crt", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
+    site = write(
+        tmp_path / "site-sotuphap.crt", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + 2 * DAY))
+    )
+    centre = write(
+        tmp_path / "host.crt", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + 3 * DAY))
+    )
+    paths = [centre, site, str(org / "so-tu-phap*.crt"), str(org / "*.crt")]
+    agencies = {site: "so-tu-phap", str(org / "so-tu-phap*.crt"): "so-tu-phap"}
+    reg = registry_of(CertificateCollector(paths, now=lambda: NOW, agencies=agencies))
+    subject = "CN=Sở Tư pháp,O=Sở Thông tin và Truyền thông Thái Bình,C=VN"
+
+    def agency(path: str, cn: str) -> str | None:
+        for value in ("so-tu-phap", ""):
+            labels = {"path": path, "subject": cn, "agency": value}
+            if reg.get_sample_value("pdic_cert_expiry_seconds", labels) is not None:
+                return value
+        return None
+
+    # The first pattern that gives a file decides: the agency's glob before the catch-all.
+    assert agency(own, subject) == "so-tu-phap"
+    assert agency(site, PORTAL) == "so-tu-phap"
+    # The centre's own certificates, and a file only the catch-all gives: an empty label.
+    assert agency(centre, PORTAL) == ""
+    assert agency(other, PORTAL) == ""
+    info = next(s for s in reg.collect() if s.name == "pdic_cert_info").samples
+    assert {s.labels["agency"] for s in info} == {"so-tu-phap", ""}
+    assert all(set(s.labels) == {"path", "subject", "agency", "issuer", "serial"} for s in info)
 
 
 def test_chain_gives_one_series_per_certificate(tmp_path: Path, make_cert: MakeCert) -> None:
@@ -68,11 +104,16 @@ def test_chain_gives_one_series_per_certificate(tmp_path: Path, make_cert: MakeC
     path = write(tmp_path / "fullchain.pem", pem(leaf, issuing))
     reg = registry_of(CertificateCollector([path], now=lambda: NOW))
     assert (
-        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL})
+        reg.get_sample_value(
+            "pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL, "agency": ""}
+        )
         == 30 * DAY
     )
     assert (
-        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": CA}) == 900 * DAY
+        reg.get_sample_value(
+            "pdic_cert_expiry_seconds", {"path": path, "subject": CA, "agency": ""}
+        )
+        == 900 * DAY
     )
 
 
@@ -84,7 +125,9 @@ def test_same_subject_twice_reports_the_earlier_expiry(tmp_path: Path, make_cert
     text = generate_latest(reg).decode()
     assert text.count("pdic_cert_expiry_seconds{") == 1
     assert (
-        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL})
+        reg.get_sample_value(
+            "pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL, "agency": ""}
+        )
         == 3 * DAY
     )
 
@@ -94,7 +137,10 @@ def test_der_certificate(tmp_path: Path, make_cert: MakeCert) -> None:
     path = write(tmp_path / "c.der", cert.public_bytes(serialization.Encoding.DER))
     reg = registry_of(CertificateCollector([path], now=lambda: NOW))
     assert (
-        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) == DAY
+        reg.get_sample_value(
+            "pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL, "agency": ""}
+        )
+        == DAY
     )
 
 
@@ -103,11 +149,17 @@ def test_glob_expands_at_each_scrape(tmp_path: Path, make_cert: MakeCert) -> Non
     assert "pdic_cert_expiry_seconds{" not in generate_latest(reg).decode()
     path = write(tmp_path / "a.pem", pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
     assert (
-        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) == DAY
+        reg.get_sample_value(
+            "pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL, "agency": ""}
+        )
+        == DAY
     )
     os.unlink(path)
     assert (
-        reg.get_sample_value("pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL}) is None
+        reg.get_sample_value(
+            "pdic_cert_expiry_seconds", {"path": path, "subject": PORTAL, "agency": ""}
+        )
+        is None
     )
 
 
@@ -126,7 +178,7 @@ def test_changed_file_is_parsed_again(tmp_path: Path, make_cert: MakeCert) -> No
     path = tmp_path / "c.pem"
     write(path, pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + DAY)))
     reg = registry_of(CertificateCollector([str(path)], now=lambda: NOW))
-    labels = {"path": str(path), "subject": PORTAL}
+    labels = {"path": str(path), "subject": PORTAL, "agency": ""}
     assert reg.get_sample_value("pdic_cert_expiry_seconds", labels) == DAY
     renewed = tmp_path / "c.pem.new"
     write(renewed, pem(make_cert("portal.thaibinh.gov.vn", NOW, NOW + 90 * DAY)))
@@ -274,7 +326,7 @@ def test_certificate_info_names_its_issuer_and_serial(tmp_path: Path, make_cert:
     path = write(tmp_path / "c.pem", pem(cert))
     reg = registry_of(CertificateCollector([path], now=lambda: NOW))
     serial = serial_hex(cert.serial_number)
-    labels = {"path": path, "subject": PORTAL, "issuer": CA, "serial": serial}
+    labels = {"path": path, "subject": PORTAL, "agency": "", "issuer": CA, "serial": serial}
     assert reg.get_sample_value("pdic_cert_info", labels) == 1
     assert generate_latest(reg).decode().count("pdic_cert_info{") == 1
     openssl = shutil.which("openssl")

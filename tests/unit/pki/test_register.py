@@ -287,3 +287,80 @@ def test_collect_refuses_a_bad_glob_before_connecting() -> None:
     inv = _Inv(_host("web", pdic_certificate_files=["etc/relative/*.crt"]))
     with pytest.raises(CertError, match="web: pdic_certificate_files: 'etc/relative/"):
         register.collect(inv, None, connect, NOW)  # type: ignore[arg-type]
+
+
+def test_entries_carry_the_agency_that_owns_them() -> None:
+    ca = _CA()
+    b64 = __import__("base64").b64encode
+    listing = "\n".join(
+        f"cert\t{path}\t{b64(ca.issue(cn, 30)).decode()}"
+        for path, cn in (
+            ("/etc/pdic/pki/host.crt", "eoffice-1"),
+            ("/etc/pdic/org-signing/so-tu-phap.crt", "Sở Tư pháp"),
+            ("/etc/pdic/org-signing/old.crt", "old"),
+        )
+    )
+
+    def connect(host: Host) -> Any:
+        return SimpleNamespace(run=lambda script: SimpleNamespace(rc=0, stdout=listing, stderr=""))
+
+    files = [
+        {"path": "/etc/pdic/org-signing/so-tu-phap*.crt", "agency": "so-tu-phap"},
+        "/etc/pdic/org-signing/*.crt",
+    ]
+    inv = _Inv(_host("eoffice-1", ("eoffice",), pdic_certificate_files=files))
+    reg = register.collect(inv, None, connect, NOW)  # type: ignore[arg-type]
+    assert {e.path: e.agency for e in reg.entries} == {
+        "/etc/pdic/pki/host.crt": "",
+        "/etc/pdic/org-signing/so-tu-phap.crt": "so-tu-phap",
+        "/etc/pdic/org-signing/old.crt": "",
+    }
+    mine = register.of_agency(reg.entries, "so-tu-phap")
+    assert [e.path for e in mine] == ["/etc/pdic/org-signing/so-tu-phap.crt"]
+    assert json.loads(register.format_json(mine))[0]["agency"] == "so-tu-phap"
+    assert register.format_table(mine).splitlines()[1].endswith("so-tu-phap")
+
+
+def test_cli_lists_an_agency_s_certificates_from_its_hosts_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pdic import connect as connect_module
+    from pdic.cli import main
+
+    ca = _CA()
+    b64 = __import__("base64").b64encode
+    listings = {
+        "eoffice-1": [
+            ("/etc/pdic/pki/host.crt", "eoffice-1"),
+            ("/etc/pdic/org-signing/so-tu-phap.crt", "so-tu-phap"),
+            ("/etc/pdic/org-signing/so-noi-vu.crt", "so-noi-vu"),
+        ],
+        "portal-1": [
+            ("/etc/pdic/pki/site-sotuphap.crt", "sotuphap"),
+            ("/etc/pdic/pki/site-sonoivu.crt", "sonoivu"),
+        ],
+        "ca-1": [],
+    }
+    asked: list[str] = []
+
+    def connect(host: Host, **_: Any) -> Any:
+        asked.append(host.name)
+        text = "\n".join(
+            f"cert\t{p}\t{b64(ca.issue(cn, 30)).decode()}" for p, cn in listings[host.name]
+        )
+        return SimpleNamespace(run=lambda script: SimpleNamespace(rc=0, stdout=text, stderr=""))
+
+    monkeypatch.setattr(connect_module, "testinfra_host", connect)
+    lab = str(REPO / "inventory" / "lab")
+    assert main(["cert", "list", "-i", lab, "--agency", "so-tu-phap", "-f", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted((r["host"], r["path"]) for r in rows) == [
+        ("eoffice-1", "/etc/pdic/org-signing/so-tu-phap.crt"),
+        ("portal-1", "/etc/pdic/pki/site-sotuphap.crt"),
+    ]
+    assert {r["agency"] for r in rows} == {"so-tu-phap"}
+    assert sorted(asked) == ["ca-1", "eoffice-1", "portal-1"]  # its hosts, and the CA's CRLs
+
+    assert main(["cert", "list", "-i", lab, "--agency", "so-khong-co"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pdic: error: no agency 'so-khong-co' in ") and err.count("\n") == 1

@@ -1,6 +1,7 @@
 """The inventory's rules, one module per domain, applied in this order (later rules read what
-earlier ones indexed: agencies before sites, mail and applications; every data list before the
-applications' links to databases and secrets, and the administrators' TOTP keys)."""
+earlier ones indexed: agencies before sites, certificates, mail and applications; every data
+list before the applications' links to databases and secrets, and the administrators' TOTP
+keys)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from pdic.inventory.rules import (
 
 RULES: tuple[Callable[[Context], None], ...] = (
     hosts.check,
-    certificates.check,
     sites.check,
+    certificates.check,
     applications.check,
     mail.check,
     databases.check,
