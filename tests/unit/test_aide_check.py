@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pdic.compliance.checks.base import textfile_samples
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles" / "aide" / "files" / "usr" / "local" / "sbin" / "pdic-aide-check"
 FIXTURES = Path(__file__).parent / "fixtures" / "aide"
@@ -110,12 +112,7 @@ class Host:
         )
 
     def metrics(self) -> dict[str, float]:
-        samples = {}
-        for line in self.textfile.read_text(encoding="utf-8").splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                samples[name] = float(value)
-        return samples
+        return textfile_samples(self.textfile.read_text(encoding="utf-8"))
 
 
 @pytest.fixture

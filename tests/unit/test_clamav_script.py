@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from pdic.compliance.checks.base import textfile_samples
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles" / "clamav" / "files" / "usr" / "local" / "sbin" / "pdic-clamav"
 LOCAL_DATABASE = REPO / "roles" / "clamav" / "files" / "var" / "lib" / "clamav" / "pdic-local.hdb"
@@ -83,12 +85,7 @@ class Host:
         )
 
     def metrics(self, name: str) -> dict[str, float]:
-        samples = {}
-        for line in (self.textfile_dir / name).read_text(encoding="utf-8").splitlines():
-            if line and not line.startswith("#"):
-                key, value = line.rsplit(" ", 1)
-                samples[key] = float(value)
-        return samples
+        return textfile_samples((self.textfile_dir / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture
